@@ -1,0 +1,1 @@
+"""Benchmarks that use the public API only; each module is an ``ebv-cl bench`` subcommand."""

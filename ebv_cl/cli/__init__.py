@@ -1,0 +1,64 @@
+"""The ``ebv-cl`` command line: ``bank``, ``run`` and ``bench`` subcommands.
+
+This module only parses arguments and dispatches; each subcommand lives in its own module exposing
+``register(subparsers)``. User errors (ebv-cl's own errors, bad values, missing files) print one line to
+stderr and exit with status 2, without a traceback; set ``EBV_CL_DEBUG=1`` to see the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Sequence
+
+__all__ = ["main", "build_parser"]
+
+_SUBCOMMAND_MODULES = ("ebv_cl.cli.bank_cmd", "ebv_cl.cli.run_cmd", "ebv_cl.cli.bench_cmd")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="ebv-cl", description="Class-incremental learning with fixed Equiangular Basis Vector banks."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    from ..errors import EbvClError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        argv = ["run"]  # the embedded default job
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (EbvClError, ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        if os.environ.get("EBV_CL_DEBUG"):
+            raise
+        message = str(exc).replace("\n", " ")
+        print(f"ebv-cl: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ebv-cl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

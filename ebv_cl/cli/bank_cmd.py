@@ -1,0 +1,94 @@
+"""``ebv-cl bank generate`` and ``ebv-cl bank stats``: make a bank file and report its quality."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+__all__ = ["register"]
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from ..bank import EBVBank
+
+    start = time.perf_counter()
+    bank = EBVBank.generate(
+        args.n,
+        args.dim,
+        method=args.method,
+        seed=args.seed,
+        alpha=args.alpha,
+        time_budget=args.time_budget,
+        max_steps=args.max_steps,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    seconds = time.perf_counter() - start
+    stats = bank.stats()
+    bank.save(args.out)
+    record = {"path": str(args.out), "method": bank.method, "seed": bank.seed, "seconds": round(seconds, 3)}
+    record.update(stats.to_dict())
+    if args.json:
+        print(json.dumps(record))
+    else:
+        bound = stats.lower_bound
+        ratio = f"{stats.coherence / bound:.3f}x the bound {bound:.4f}" if bound > 0 else "bound 0"
+        print(
+            f"wrote {args.out}: n={bank.n} dim={bank.dim} method={bank.method} coherence={stats.coherence:.4f} "
+            f"({ratio}), min angle {stats.min_angle_deg:.2f} deg, {seconds:.1f} s"
+        )
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from ..bank import EBVBank
+
+    bank = EBVBank.load(args.path, mmap=args.mmap)
+    stats = bank.stats()
+    record = {"path": str(args.path), "method": bank.method, "seed": bank.seed, "alpha": bank.alpha}
+    record.update(stats.to_dict())
+    if args.json:
+        print(json.dumps(record))
+    else:
+        width = max(len(k) for k in record)
+        for key, value in record.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``bank`` subcommand with ``generate`` and ``stats``."""
+    from ..bank.generate import method_names
+
+    bank = subparsers.add_parser("bank", help="generate a bank file or report its statistics")
+    sub = bank.add_subparsers(dest="bank_command", metavar="ACTION")
+
+    gen = sub.add_parser("generate", help="generate a bank of N unit vectors in R^D and save it")
+    gen.add_argument("--n", type=_positive_int, required=True, help="number of vectors (classes)")
+    gen.add_argument("--dim", type=_positive_int, required=True, help="dimension of each vector")
+    gen.add_argument("--alpha", type=float, default=None, help="target coherence (max |cos|); stop once reached")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gen.add_argument("--method", choices=method_names(), default="auto", help="generation method (default auto)")
+    gen.add_argument("--time-budget", type=float, default=None, help="seconds the optimisation may run")
+    gen.add_argument("--max-steps", type=_positive_int, default=None, help="optimisation steps at most")
+    gen.add_argument("--device", default="cpu", help="torch device for the optimisation (cpu, cuda, cuda:1)")
+    gen.add_argument("--out", required=True, help="path of the bank file to write")
+    gen.add_argument("--json", action="store_true", help="print one JSON object instead of a sentence")
+    gen.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    gen.set_defaults(func=_generate)
+
+    st = sub.add_parser("stats", help="exact coherence, angles and bounds of a bank file")
+    st.add_argument("path", help="a bank file written by 'ebv-cl bank generate'")
+    st.add_argument("--json", action="store_true", help="print one JSON object")
+    st.add_argument("--mmap", action="store_true", help="memory-map the vectors (large banks)")
+    st.set_defaults(func=_stats)
+    bank.set_defaults(func=lambda args: (bank.print_help(sys.stderr), 2)[1])
