@@ -7,13 +7,14 @@ then takes one row through a ``SlotAllocator``. The vectors never change after c
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import BankMismatchError
+from ..errors import BankFileError, BankMismatchError
 from .io import read_bank_file, vectors_sha256, write_bank_file
 from .stats import BankStats, bank_statistics
 
@@ -119,11 +120,14 @@ class EBVBank:
         """
         vectors, header = read_bank_file(path, mmap=mmap, verify=verify)
         bank = cls.__new__(cls)
-        bank.vectors = torch.from_numpy(vectors if mmap else np.array(vectors))
+        if mmap:
+            with warnings.catch_warnings():  # read-only memory map: the bank is never written to
+                warnings.simplefilter("ignore", UserWarning)
+                bank.vectors = torch.from_numpy(vectors)
+        else:
+            bank.vectors = torch.from_numpy(np.array(vectors))
         norms = bank.vectors[: min(bank.n, 4096)].norm(dim=1)
         if not bool(((norms - 1).abs() < _UNIT_TOLERANCE).all()):
-            from ..errors import BankFileError
-
             raise BankFileError(f"{str(path)!r} holds vectors that are not unit length (norms {norms.min():.4f}..{norms.max():.4f})")
         bank.seed = header.get("seed")
         bank.method = header.get("method", "custom")

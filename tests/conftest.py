@@ -1,0 +1,40 @@
+"""Shared fixtures: the real-data root (skips with a clear reason when absent) and small seeded banks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+_DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def data_root() -> Path | None:
+    """The real-data folder: $EBV_CL_DATA, else ../shared/data beside the checkout, else None."""
+    env = os.environ.get("EBV_CL_DATA")
+    for candidate in ([Path(env)] if env else []) + [_DEFAULT_DATA]:
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture
+def real_data_root() -> Path:
+    """The real-data root, or skip the test saying where it was looked for."""
+    root = data_root()
+    if root is None:
+        pytest.skip(f"real data not found: set EBV_CL_DATA or provide {_DEFAULT_DATA}")
+    return root
+
+
+@pytest.fixture
+def random_unit_vectors():
+    """A factory of seeded random unit vectors ``(n, dim)``."""
+
+    def make(n: int, dim: int, seed: int = 0) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        return torch.nn.functional.normalize(torch.randn(n, dim, generator=g), dim=1)
+
+    return make
