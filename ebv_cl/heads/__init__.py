@@ -1,0 +1,96 @@
+"""Classifier heads: ``torch.nn.Module``s mapping backbone features to class logits, named in a registry.
+
+Every head derives from ``ClassifierHead`` (arrival-ordered columns, ``add_classes``, ``columns_of``,
+``predict``, ``training_loss``, ``trainable_head_params`` and a state dict that carries the classes).
+``create_head(name, in_features, bank=..., **kwargs)`` builds one by name: ``ebv``, ``fc``, ``ncm``,
+``tau_norm``, ``hadamard``, ``angular``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+from ..bank import EBVBank
+from ..errors import ConfigError
+from ..registry import Registry
+from .angular import AngularHead
+from .base import ClassifierHead
+from .ebv import EBVHead
+from .fc import FCHead
+from .hadamard import HadamardHead
+from .ncm import NCMHead
+from .tau_norm import TauNormHead
+
+__all__ = [
+    "HEADS",
+    "ClassifierHead",
+    "EBVHead",
+    "FCHead",
+    "NCMHead",
+    "TauNormHead",
+    "HadamardHead",
+    "AngularHead",
+    "create_head",
+    "list_heads",
+]
+
+HEADS: Registry[ClassifierHead] = Registry("head")
+
+
+def _register(name: str, cls: type[ClassifierHead], *, uses_bank: bool) -> None:
+    def factory(in_features: int, *, bank: EBVBank | None = None, **kwargs: Any) -> ClassifierHead:
+        if uses_bank:
+            if bank is None:
+                raise ConfigError(f"head {name!r} needs a bank: create_head({name!r}, in_features, bank=EBVBank(...))")
+            return cls(in_features, bank, **kwargs)
+        if cls is HadamardHead and bank is not None:
+            kwargs.setdefault("max_classes", bank.n)
+        return cls(in_features, **kwargs)
+
+    factory.head_class = cls  # type: ignore[attr-defined]
+    HEADS.register(name)(factory)
+
+
+_register("ebv", EBVHead, uses_bank=True)
+_register("fc", FCHead, uses_bank=False)
+_register("ncm", NCMHead, uses_bank=False)
+_register("tau_norm", TauNormHead, uses_bank=False)
+_register("hadamard", HadamardHead, uses_bank=False)
+_register("angular", AngularHead, uses_bank=False)
+
+
+def _keyword_names(cls: type) -> list[str]:
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def create_head(name: str, in_features: int, *, bank: EBVBank | None = None, **kwargs: Any) -> ClassifierHead:
+    """Build the head registered under ``name``.
+
+    Args:
+        name: One of ``list_heads()``.
+        in_features: Size of the backbone features.
+        bank: The fixed bank (required by ``ebv``; ``hadamard`` takes ``max_classes`` from it when not given;
+            ignored by the other heads, so a strategy can pass it uniformly).
+        **kwargs: The head's keyword arguments (see its class).
+
+    Returns:
+        The head, with no classes yet.
+
+    Raises:
+        ValueError: if ``name`` is unknown (the message lists the valid names).
+        ConfigError: if a keyword argument is unknown to that head, or a required bank is missing.
+    """
+    factory: Callable[..., ClassifierHead] = HEADS.get(name)
+    cls = factory.head_class  # type: ignore[attr-defined]
+    allowed = _keyword_names(cls)
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ConfigError(f"unknown argument(s) {unknown} for head {name!r}; expected some of {allowed}")
+    return factory(in_features, bank=bank, **kwargs)
+
+
+def list_heads() -> list[str]:
+    """The registered head names, sorted."""
+    return HEADS.names()

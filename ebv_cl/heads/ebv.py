@@ -1,0 +1,168 @@
+"""``ebv``: the Equiangular Basis Vector head (EBV paper, eq. 6).
+
+A trainable projection maps backbone features to the bank's dimension d (its size does not depend on the
+number of classes); the projected features are L2-normalised and scored by cosine against the bank vectors of
+the allocated classes, divided by a temperature: ``logits = normalize(W x + b) @ V[:C].T / temperature``.
+Column ``j`` is slot ``j`` of the bank (``SlotAllocator``), so adding classes never moves a column and never
+adds a trainable parameter. The bank is held as a non-persistent buffer (the bank file is the source of
+truth and a 10^5 x 512 bank would add 200 MB to every checkpoint); its sha256 is stored in the extra state and
+checked when a state dict is loaded.
+
+For very many classes ``training_loss`` can use a sampled softmax (see ``ebv_cl.heads.sampling``): the
+batch's positives, ``hard_negatives`` hardest negatives per positive and ``sampled_negatives`` uniformly drawn
+classes. Hard negatives come either from the bank itself (``hard_negative_mode="bank"``: the bank vectors
+nearest to each positive's vector, found once per class by an exact blocked search and cached; with a fixed
+bank these are the classes an embedding near its target is most confused with), or from an exact blocked
+search with the current embeddings every step (``"scan"``, costs ``B x N x d`` without gradient).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..bank import EBVBank
+from ..errors import ConfigError
+from .base import ClassifierHead
+from .sampling import blocked_topk, sample_class_set, sampled_softmax_loss
+
+__all__ = ["EBVHead"]
+
+_HARD_MODES = ("bank", "scan")
+
+
+class EBVHead(ClassifierHead):
+    """Cosine logits against fixed bank vectors, divided by a temperature.
+
+    Args:
+        in_features: Size of the backbone features.
+        bank: The fixed bank; its ``n`` is the capacity and its ``dim`` the projection size.
+        temperature: Softmax temperature tau of eq. 6 (> 0).
+        bias: Whether the projection has a bias.
+        sampled_negatives: ``None`` (default) for the full softmax; otherwise the number of uniformly sampled
+            negative classes per step (the sampled softmax is used only when it would not cover all classes).
+        hard_negatives: Hardest negatives per positive class added to the sampled set.
+        hard_negative_mode: ``"bank"`` (cached bank neighbours of each positive) or ``"scan"`` (exact search
+            with the current embeddings every step).
+        seed: Seed of the head's own generator for the random sample (the global RNG is not touched).
+        search_block: Bank rows scored at once by the hard-negative search.
+        check_finite: Check inputs for NaN/inf on every call.
+
+    Raises:
+        TypeError: if ``bank`` is not an ``EBVBank``.
+        ValueError: on a non-positive temperature or a negative count.
+        ConfigError: on an unknown ``hard_negative_mode``.
+    """
+
+    kind = "ebv"
+
+    def __init__(
+        self,
+        in_features: int,
+        bank: EBVBank,
+        *,
+        temperature: float = 0.07,
+        bias: bool = True,
+        sampled_negatives: int | None = None,
+        hard_negatives: int = 8,
+        hard_negative_mode: str = "bank",
+        seed: int = 0,
+        search_block: int = 16384,
+        check_finite: bool = False,
+    ) -> None:
+        if not isinstance(bank, EBVBank):
+            raise TypeError(f"bank must be an EBVBank, got {type(bank).__name__}")
+        super().__init__(in_features, capacity=bank.n, check_finite=check_finite)
+        if not float(temperature) > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        if sampled_negatives is not None and int(sampled_negatives) < 0:
+            raise ValueError(f"sampled_negatives must be None or >= 0, got {sampled_negatives!r}")
+        if int(hard_negatives) < 0:
+            raise ValueError(f"hard_negatives must be >= 0, got {hard_negatives!r}")
+        if hard_negative_mode not in _HARD_MODES:
+            raise ConfigError(f"hard_negative_mode must be one of {_HARD_MODES}, got {hard_negative_mode!r}")
+        self.temperature = float(temperature)
+        self.sampled_negatives = None if sampled_negatives is None else int(sampled_negatives)
+        self.hard_negatives = int(hard_negatives)
+        self.hard_negative_mode = hard_negative_mode
+        self.search_block = int(search_block)
+        self.bank_dim = bank.dim
+        self.bank_sha256 = bank.sha256()
+        self.projection = nn.Linear(self.in_features, bank.dim, bias=bias)
+        self.register_buffer("bank_vectors", bank.vectors, persistent=False)
+        self.register_buffer("_neighbors", torch.empty(0, self.hard_negatives, dtype=torch.int64), persistent=False)
+        self._generator = torch.Generator().manual_seed(int(seed))
+
+    @property
+    def class_vectors(self) -> torch.Tensor:
+        """The bank vectors of the allocated classes, ``(num_classes, dim)``, row ``j`` = column ``j``."""
+        return self.bank_vectors[: self.num_classes]
+
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
+        """The L2-normalised projected embeddings ``(B, dim)`` of features ``(B, in_features)``."""
+        return nn.functional.normalize(self.projection(features), dim=1)
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(x) @ self.class_vectors.T / self.temperature
+
+    def _grow(self, old: int, new: int) -> None:
+        # New classes can be nearer neighbours than the cached ones: drop the cache.
+        self._neighbors = torch.full((new, self.hard_negatives), -1, dtype=torch.int64, device=self.bank_vectors.device)
+        return None
+
+    def uses_sampling(self, batch_size: int) -> bool:
+        """Whether ``training_loss`` samples classes (rather than the full softmax) at the current size."""
+        if self.sampled_negatives is None:
+            return False
+        return self.sampled_negatives + batch_size * (1 + self.hard_negatives) < self.num_classes
+
+    def training_loss(self, features: torch.Tensor, target_columns: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy over all classes, or over a sampled class set when ``sampled_negatives`` is set.
+
+        Args:
+            features: ``(B, in_features)`` float features.
+            target_columns: ``(B,)`` int64 columns of the true classes.
+
+        Returns:
+            The scalar mean loss.
+        """
+        x = self._check_features(features)
+        targets = self._check_targets(target_columns, x.shape[0])
+        if not self.uses_sampling(x.shape[0]):
+            return nn.functional.cross_entropy(self._logits(x), targets)
+        z = self.embed(x)
+        class_set = sample_class_set(
+            self.num_classes,
+            torch.cat([targets, self._hard_negatives(z, targets).reshape(-1)]),
+            self.sampled_negatives or 0,
+            generator=self._generator,
+        )
+        return sampled_softmax_loss(z, self.class_vectors, targets, class_set, temperature=self.temperature)
+
+    @torch.no_grad()
+    def _hard_negatives(self, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.hard_negatives == 0:
+            return targets.new_empty(0)
+        vectors = self.class_vectors
+        if self.hard_negative_mode == "scan":
+            return blocked_topk(z.detach(), vectors, self.hard_negatives, exclude=targets, block=self.search_block)[1]
+        positives = targets.unique()
+        missing = positives[self._neighbors[positives, 0] == -1]
+        if missing.numel():
+            _, idx = blocked_topk(vectors[missing], vectors, self.hard_negatives, exclude=missing, block=self.search_block)
+            self._neighbors[missing] = idx
+        return self._neighbors[positives]
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            **super()._config(),
+            "bank_dim": self.bank_dim,
+            "bank_sha256": self.bank_sha256,
+            "temperature": self.temperature,
+            "bias": self.projection.bias is not None,
+        }
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, bank=({self.capacity}, {self.bank_dim}), temperature={self.temperature}"
