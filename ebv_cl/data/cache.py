@@ -1,0 +1,75 @@
+"""A cache of decoded dataset arrays as ``.npy`` files, written atomically.
+
+Decoding tens of thousands of JPEG/PNG files takes a while, so each loader decodes once and stores the arrays
+under ``cache_dir()/arrays/<name>-<key>/``. The key hashes the source's path, size and modification time and
+the loader's parameters, so a changed source or option builds a new entry. The entry is written to a temporary
+folder and renamed into place, so a reader never sees a half-written cache and concurrent builders are safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .roots import cache_dir
+
+__all__ = ["source_fingerprint", "cached_arrays"]
+
+
+def source_fingerprint(source: Path) -> dict[str, Any]:
+    """Path, size and modification time of a file, or file count, total size and latest mtime of a folder."""
+    source = source.resolve()
+    if source.is_file():
+        st = source.stat()
+        return {"path": str(source), "size": st.st_size, "mtime": st.st_mtime_ns}
+    count = total = latest = 0
+    for dirpath, _, filenames in os.walk(source):
+        for f in filenames:
+            st = os.stat(os.path.join(dirpath, f))
+            count, total, latest = count + 1, total + st.st_size, max(latest, st.st_mtime_ns)
+    return {"path": str(source), "files": count, "size": total, "mtime": latest}
+
+
+def cached_arrays(
+    name: str, key: dict[str, Any], build: Callable[[], dict[str, np.ndarray]], *, use_cache: bool = True
+) -> dict[str, np.ndarray]:
+    """Return the arrays stored for ``(name, key)``, building and storing them on a miss.
+
+    Args:
+        name: A readable prefix for the cache entry (``"cifar10-train"``).
+        key: JSON-serialisable description of the source and options.
+        build: Called on a miss; returns a dict of arrays.
+        use_cache: ``False`` skips the cache entirely (always builds, never writes).
+
+    Returns:
+        The dict of arrays, names as returned by ``build``.
+    """
+    if not use_cache:
+        return build()
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    entry = cache_dir() / "arrays" / f"{name}-{digest}"
+    if (entry / "_done").is_file():
+        return {p.stem: np.load(p) for p in sorted(entry.glob("*.npy"))}
+    arrays = build()
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    try:
+        for arr_name, arr in arrays.items():
+            np.save(tmp / f"{arr_name}.npy", np.ascontiguousarray(arr))
+        (tmp / "_key.json").write_text(json.dumps(key, indent=1, sort_keys=True))
+        (tmp / "_done").write_text("ok\n")
+        try:
+            os.rename(tmp, entry)
+        except OSError:  # another process finished the same entry first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return arrays
