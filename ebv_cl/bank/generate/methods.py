@@ -1,0 +1,164 @@
+"""The registry of bank generation methods and ``generate_vectors``, the one entry point.
+
+Every method is registered under the name that the API, YAML files and ``ebv-cl bank generate --method``
+share: ``allpairs`` (the paper's Algorithm 1), ``sparse`` (nearest-pair power energy, linear cost per step),
+the exact constructions ``orthogonal``, ``simplex`` and ``kerdock``, and ``auto``, which picks:
+
+1. ``orthogonal`` when ``n <= dim`` (coherence 0);
+2. ``simplex`` when ``n == dim + 1`` (coherence 1/dim, the Welch bound);
+3. ``kerdock`` when ``dim`` is a power of 4, ``n <= dim^2/2 + dim`` and its coherence ``1/sqrt(dim)`` is at
+   most ``KERDOCK_BOUND_RATIO`` times the Welch/Levenstein bound (below that many vectors the optimiser does
+   better than the fixed ``1/sqrt(dim)``);
+4. ``sparse`` otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import torch
+
+from ...registry import Registry
+from .algebraic import orthogonal_vectors, simplex_vectors
+from .allpairs import allpairs_vectors
+from .budget import Budget
+from .kerdock import is_power_of_four, kerdock_capacity, kerdock_vectors
+from .sparse import sparse_vectors
+
+__all__ = ["GenerationResult", "GENERATORS", "KERDOCK_BOUND_RATIO", "choose_method", "generate_vectors", "method_names"]
+
+KERDOCK_BOUND_RATIO = 1.3
+
+
+@dataclass
+class GenerationResult:
+    """A generated bank.
+
+    Attributes:
+        vectors: ``(n, dim)`` float32 CPU tensor of unit rows.
+        method: The concrete method used (never ``"auto"``).
+        info: JSON-ready record: steps, seconds, time per step, final coherence, objective, stop reason, ...
+    """
+
+    vectors: torch.Tensor
+    method: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+GENERATORS: Registry[GenerationResult] = Registry("bank generation method")
+
+
+def _exact(name: str, vectors: torch.Tensor, info: dict[str, Any] | None = None, **extra: Any) -> GenerationResult:
+    from .neighbours import coherence
+
+    record = {"steps": 0, "final_coherence": coherence(vectors), "stop_reason": "exact construction"}
+    record.update(info or {})
+    record.update(extra)
+    return GenerationResult(vectors, name, record)
+
+
+@GENERATORS.register("orthogonal")
+def _orthogonal(n: int, dim: int, *, seed: int, **_: Any) -> GenerationResult:
+    return _exact("orthogonal", orthogonal_vectors(n, dim, seed=seed))
+
+
+@GENERATORS.register("simplex")
+def _simplex(n: int, dim: int, *, seed: int, **_: Any) -> GenerationResult:
+    return _exact("simplex", simplex_vectors(n, dim, seed=seed))
+
+
+@GENERATORS.register("kerdock")
+def _kerdock(n: int, dim: int, **_: Any) -> GenerationResult:
+    vectors, info = kerdock_vectors(n, dim)
+    return _exact("kerdock", vectors, info)
+
+
+def _optimised(name: str, run: Callable[..., tuple[torch.Tensor, dict]], patience: int) -> Callable[..., GenerationResult]:
+    def factory(n: int, dim: int, *, seed: int, budget: Budget, device: torch.device, progress: bool, **_: Any):
+        if n == 1:
+            return GenerationResult(orthogonal_vectors(1, dim, seed=seed), name, {"steps": 0, "final_coherence": 0.0})
+        vectors, info = run(n, dim, seed=seed, budget=replace(budget, patience=patience), device=device,
+                            progress=progress)
+        return GenerationResult(vectors.contiguous(), name, info)
+
+    return factory
+
+
+GENERATORS.register("allpairs")(_optimised("allpairs", allpairs_vectors, patience=500))
+GENERATORS.register("sparse")(_optimised("sparse", sparse_vectors, patience=50))
+
+
+def choose_method(n: int, dim: int) -> str:
+    """The method ``auto`` uses for ``n`` vectors in ``R^dim`` (see the module docstring)."""
+    from ..stats import coherence_lower_bound
+
+    if n <= dim:
+        return "orthogonal"
+    if n == dim + 1:
+        return "simplex"
+    if is_power_of_four(dim) and n <= kerdock_capacity(dim):
+        if 1.0 / math.sqrt(dim) <= KERDOCK_BOUND_RATIO * coherence_lower_bound(n, dim):
+            return "kerdock"
+    return "sparse"
+
+
+@GENERATORS.register("auto")
+def _auto(n: int, dim: int, **kwargs: Any) -> GenerationResult:
+    return GENERATORS.create(choose_method(n, dim), n, dim, **kwargs)
+
+
+def method_names() -> list[str]:
+    """Every generation method name, sorted (``auto`` included)."""
+    return GENERATORS.names()
+
+
+def generate_vectors(
+    n: int,
+    dim: int,
+    *,
+    method: str = "auto",
+    seed: int = 0,
+    alpha: float | None = None,
+    time_budget: float | None = None,
+    max_steps: int | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> GenerationResult:
+    """Generate ``n`` unit vectors in ``R^dim`` with small coherence (largest ``|cos|`` between two of them).
+
+    The optimising methods stop at the first of: ``alpha`` reached, ``time_budget`` seconds, ``max_steps``
+    steps, or a plateau; when neither ``time_budget`` nor ``max_steps`` is given the time budget is 60 s. They
+    return the best bank seen. The exact constructions ignore the budget.
+
+    Args:
+        n: Number of vectors (>= 1).
+        dim: Dimension (>= 1).
+        method: One of ``method_names()``.
+        seed: Seed of a local generator (the global RNG is untouched); with a step budget the result is
+            deterministic for a given seed and method (``kerdock`` ignores the seed).
+        alpha: Target coherence in (0, 1).
+        time_budget: Seconds the optimisation may run (> 0).
+        max_steps: Optimisation steps at most (>= 1).
+        device: Torch device of the optimisation (``"cpu"``, ``"cuda"``, ...); the result is on the CPU.
+        progress: Show a tqdm bar with the current coherence.
+
+    Returns:
+        The ``GenerationResult``; ``info["final_coherence"]`` is the exact coherence of ``vectors``.
+
+    Raises:
+        TypeError, ValueError: on a bad argument, an unknown method, or more vectors than a construction holds.
+    """
+    from ...validation import check_positive_int
+
+    n = check_positive_int(n, name="n")
+    dim = check_positive_int(dim, name="dim")
+    factory = GENERATORS.get(method)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {seed!r} ({type(seed).__name__})")
+    budget = Budget.create(alpha=alpha, time_budget=time_budget, max_steps=max_steps)
+    result = factory(n, dim, seed=seed, budget=budget, device=torch.device(device), progress=progress)
+    result.info.setdefault("method", result.method)
+    result.info["requested_method"] = method
+    return result

@@ -1,0 +1,185 @@
+"""``sparse``: a generator whose cost per step grows linearly in N, repelling only the pairs that matter.
+
+Objective: the power energy ``sum_{pairs} (|c_ij| / c_max)^p`` with ``p`` annealed from ``p_start`` to
+``p_end`` over the budget (a smooth maximum of ``|cos|``: large ``p`` weights the worst pairs only). Each step
+takes the Riemannian gradient on the sphere, scales it so the largest row moves by ``lr``, adds heavy-ball
+momentum and renormalises; ``lr`` decays geometrically to ``lr * lr_decay``. Measured at N = 1000, d = 128
+(15-20 s on this CPU): the paper's annealed hinge reached 0.20, log-sum-exp 0.13, power p = 16 0.128 and
+power with p annealed 8 -> 64 0.113, hence the default.
+
+Sparsity: only the ``k`` partners of each vector with the largest ``|cos|`` (nearest neighbours over ``w`` and
+``-w``) are repelled, and each vector moves away from its own list. The lists are recomputed exactly every
+``refresh_every`` steps (``neighbours.top_pairs``, the one ``O(N^2 d)`` part, in blocks), which also gives the
+exact coherence used to keep the best bank. A step costs ``O(N k d)`` and memory is ``O(N (k + d))``, in row
+chunks, so N = 10^6, d = 512 fits one GPU. For ``n <= dense_below`` every pair is tracked with one dense
+product per step instead (cheaper than gathers at that size; the same objective, evaluated exactly).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .baseline import random_bank
+from .budget import Budget, Tracker
+from .neighbours import block_rows, top_pairs
+
+__all__ = ["SparseConfig", "sparse_vectors"]
+
+
+@dataclass(frozen=True)
+class SparseConfig:
+    """Settings of the sparse generator (the defaults are the measured best).
+
+    Args:
+        k: Partners tracked per vector (default ``min(n - 1, 64)``).
+        refresh_every: Steps between exact neighbour refreshes (default: grows with ``n / k``, 2..25).
+        lr: Largest angle (radians) a row moves per step before momentum, at the start.
+        lr_decay: ``lr`` at the end of the budget over ``lr`` at the start.
+        momentum: Heavy-ball momentum.
+        p_start: Power of the energy at the start.
+        p_end: Power at the end of the budget.
+        dense_below: Track every pair (dense products) when ``n`` is at most this.
+        chunk_floats: Floats of gathered neighbours per chunk (default 2^24 on CPU, 2^27 on CUDA).
+    """
+
+    k: int | None = None
+    refresh_every: int | None = None
+    lr: float = 0.05
+    lr_decay: float = 0.1
+    momentum: float = 0.9
+    p_start: float = 8.0
+    p_end: float = 64.0
+    dense_below: int = 2048
+    chunk_floats: int | None = None
+
+
+def _project(g: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Remove the radial part of ``g`` (the tangent direction on the sphere)."""
+    return g - (g * w).sum(dim=1, keepdim=True) * w
+
+
+def _dense_gradient(w: torch.Tensor, p: float, scale: float, rows: int) -> tuple[torch.Tensor, float]:
+    """Energy gradient over all pairs and the exact coherence of ``w``."""
+    n = w.shape[0]
+    grad = torch.empty_like(w)
+    worst = 0.0
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        c = w[start:stop] @ w.T
+        idx = torch.arange(stop - start, device=w.device)
+        c[idx, idx + start] = 0.0
+        a = c.abs()
+        worst = max(worst, float(a.max()))
+        grad[start:stop] = (torch.sign(c) * (a / scale).pow_(p - 1.0)) @ w
+    return grad, worst
+
+
+def _sparse_gradient(w: torch.Tensor, nbr: torch.Tensor, p: float, scale: float, rows: int) -> tuple[torch.Tensor, float]:
+    """Energy gradient over each row's tracked partners and the largest tracked ``|cos|``."""
+    n = w.shape[0]
+    grad = torch.empty_like(w)
+    worst = 0.0
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        partners = w[nbr[start:stop]]  # (b, k, d)
+        c = torch.bmm(partners, w[start:stop].unsqueeze(2)).squeeze(2)  # (b, k)
+        a = c.abs()
+        worst = max(worst, float(a.max()))
+        weights = torch.sign(c) * (a / scale).pow_(p - 1.0)
+        grad[start:stop] = torch.bmm(weights.unsqueeze(1), partners).squeeze(1)
+    return grad, worst
+
+
+def _default_refresh(n: int, k: int) -> int:
+    return int(min(25, max(2, n // (8 * k))))
+
+
+def sparse_vectors(
+    n: int,
+    dim: int,
+    *,
+    seed: int,
+    budget: Budget,
+    device: torch.device,
+    progress: bool = False,
+    config: SparseConfig | None = None,
+) -> tuple[torch.Tensor, dict]:
+    """Minimise the annealed power energy over nearest pairs until the budget stops it.
+
+    Args:
+        n: Number of vectors (>= 2).
+        dim: Dimension.
+        seed: Seed of the random starting bank (the run is deterministic for a step budget).
+        budget: Stopping rules (target alpha, time, steps, plateau).
+        device: Where the optimisation runs (``cpu`` or ``cuda``).
+        progress: Show a tqdm bar with the current coherence.
+        config: Method settings (defaults: ``SparseConfig()``).
+
+    Returns:
+        ``(vectors, info)``: the best ``(n, dim)`` float32 CPU bank seen (by exact coherence) and the run record.
+    """
+    cfg = config or SparseConfig()
+    w = random_bank(n, dim, seed=seed).to(device)
+    dense = n <= cfg.dense_below
+    k = min(n - 1, cfg.k or 64)
+    refresh_every = 1 if dense else (cfg.refresh_every or _default_refresh(n, k))
+    chunk_floats = cfg.chunk_floats or ((1 << 27) if w.device.type == "cuda" else (1 << 24))
+    rows = block_rows(n, device=w.device) if dense else max(1, chunk_floats // (k * dim))
+    tracker = Tracker(budget, progress=progress, desc=f"sparse n={n} d={dim}")
+    momentum = torch.zeros_like(w)
+    nbr = None
+    scale = 1.0
+    refresh_seconds = 0.0
+    refreshes = 0
+    fresh = False
+    try:
+        while True:
+            frac = tracker.fraction()
+            p = cfg.p_start * (cfg.p_end / cfg.p_start) ** frac
+            if dense:
+                grad, worst = _dense_gradient(w, p, scale, rows)
+                tracker.record(worst, w)
+                fresh = True
+            else:
+                if tracker.step % refresh_every == 0:
+                    t0 = tracker.elapsed
+                    values, nbr = top_pairs(w, k)
+                    refresh_seconds += tracker.elapsed - t0
+                    refreshes += 1
+                    tracker.record(float(values[:, 0].max()), w)
+                    fresh = True
+                    if tracker.should_stop():
+                        break
+                    scale = float(values[:, 0].max())
+                grad, worst = _sparse_gradient(w, nbr, p, scale, rows)
+            if dense and tracker.should_stop():
+                break
+            scale = max(worst, 1e-12)
+            grad = _project(grad, w)
+            grad /= grad.norm(dim=1).max().clamp_min(1e-12)
+            momentum.mul_(cfg.momentum).add_(grad)
+            lr = cfg.lr * cfg.lr_decay**frac
+            w = torch.nn.functional.normalize(w - lr * momentum, dim=1)
+            fresh = False
+            tracker.advance()
+            if not dense and tracker.step % refresh_every != 0 and tracker.should_stop():
+                break
+        if not fresh:
+            values, _ = top_pairs(w, 1)
+            tracker.record(float(values.max()), w)
+    finally:
+        tracker.close()
+    info = tracker.info(
+        objective=f"power energy (|cos|/c_max)^p, p {cfg.p_start:g}->{cfg.p_end:g}",
+        mode="dense" if dense else "sparse",
+        k=n - 1 if dense else k,
+        refresh_every=refresh_every,
+        refreshes=refreshes,
+        seconds_per_refresh=round(refresh_seconds / refreshes, 6) if refreshes else None,
+        refresh_seconds=round(refresh_seconds, 4),
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+    )
+    return tracker.best_vectors, info
