@@ -94,7 +94,12 @@ class ClassifierHead(nn.Module):
         Raises:
             TypeError: if a label is not an ``int`` or ``str``.
             BankFullError: if the new labels do not fit in the head's capacity.
+            ValueError: if ``optimizer`` does not hold every trainable parameter of the head.
         """
+        if optimizer is not None:
+            held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+            if any(id(p) not in held for p in self.parameters() if p.requires_grad):
+                raise ValueError("optimizer does not hold this head's parameters; build it from head.parameters()")
         before = self.num_classes
         columns = self.slots.allocate(labels)
         if self.num_classes > before:

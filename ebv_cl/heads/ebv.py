@@ -9,11 +9,13 @@ truth and a 10^5 x 512 bank would add 200 MB to every checkpoint); its sha256 is
 checked when a state dict is loaded.
 
 For very many classes ``training_loss`` can use a sampled softmax (see ``ebv_cl.heads.sampling``): the
-batch's positives, ``hard_negatives`` hardest negatives per positive and ``sampled_negatives`` uniformly drawn
-classes. Hard negatives come either from the bank itself (``hard_negative_mode="bank"``: the bank vectors
-nearest to each positive's vector, found once per class by an exact blocked search and cached; with a fixed
-bank these are the classes an embedding near its target is most confused with), or from an exact blocked
-search with the current embeddings every step (``"scan"``, costs ``B x N x d`` without gradient).
+batch's positives, the ``hard_negatives`` hardest other classes and ``sampled_negatives`` uniformly drawn
+classes, shared by the whole batch. Hard negatives are ranked by cosine among candidates that come either
+from the bank itself (``hard_negative_mode="bank"``: the bank vectors nearest to each positive's vector, found
+once per class by an exact blocked search and cached, so a step costs nothing extra once every class was
+seen; with a fixed bank these are the classes an embedding near its target is most confused with), or from
+an exact blocked search with the current embeddings every step (``"scan"``: ``B x N x d`` without gradient,
+exact but linear in N). The per-step cost of the sampled loss is ``B x (B + hard + sampled) x d``.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from torch import nn
 from ..bank import EBVBank
 from ..errors import ConfigError
 from .base import ClassifierHead
-from .sampling import blocked_topk, sample_class_set, sampled_softmax_loss
+from .sampling import blocked_topk, hardest_candidates, sample_class_set, sampled_softmax_loss
 
 __all__ = ["EBVHead"]
 
 _HARD_MODES = ("bank", "scan")
+_CANDIDATES = 8  # hard-negative candidates kept per class ("bank") or per sample ("scan")
+_NORM_EPS = 1e-12
 
 
 class EBVHead(ClassifierHead):
@@ -43,9 +47,11 @@ class EBVHead(ClassifierHead):
         bias: Whether the projection has a bias.
         sampled_negatives: ``None`` (default) for the full softmax; otherwise the number of uniformly sampled
             negative classes per step (the sampled softmax is used only when it would not cover all classes).
-        hard_negatives: Hardest negatives per positive class added to the sampled set.
-        hard_negative_mode: ``"bank"`` (cached bank neighbours of each positive) or ``"scan"`` (exact search
-            with the current embeddings every step).
+        hard_negatives: How many hardest negative classes join the sampled set per step, ranked by cosine
+            among the candidates (8 per positive class or per sample, see ``hard_negative_mode``).
+        hard_negative_mode: ``"bank"``: candidates are the 8 bank vectors nearest to each positive's vector
+            (exact blocked search once per class, cached); ``"scan"``: the 8 top-scoring classes of each
+            embedding, by an exact blocked search every step.
         seed: Seed of the head's own generator for the random sample (the global RNG is not touched).
         search_block: Bank rows scored at once by the hard-negative search.
         check_finite: Check inputs for NaN/inf on every call.
@@ -66,7 +72,7 @@ class EBVHead(ClassifierHead):
         temperature: float = 0.07,
         bias: bool = True,
         sampled_negatives: int | None = None,
-        hard_negatives: int = 8,
+        hard_negatives: int = 64,
         hard_negative_mode: str = "bank",
         seed: int = 0,
         search_block: int = 16384,
@@ -92,7 +98,8 @@ class EBVHead(ClassifierHead):
         self.bank_sha256 = bank.sha256()
         self.projection = nn.Linear(self.in_features, bank.dim, bias=bias)
         self.register_buffer("bank_vectors", bank.vectors, persistent=False)
-        self.register_buffer("_neighbors", torch.empty(0, self.hard_negatives, dtype=torch.int64), persistent=False)
+        self.register_buffer("_neighbors", torch.empty(0, _CANDIDATES, dtype=torch.int64), persistent=False)
+        self.register_buffer("_neighbor_scores", torch.empty(0, _CANDIDATES), persistent=False)
         self._generator = torch.Generator().manual_seed(int(seed))
 
     @property
@@ -104,22 +111,34 @@ class EBVHead(ClassifierHead):
         """The L2-normalised projected embeddings ``(B, dim)`` of features ``(B, in_features)``."""
         return nn.functional.normalize(self.projection(features), dim=1)
 
+    def _scaled_embed(self, x: torch.Tensor) -> torch.Tensor:
+        # normalize(z) / temperature with one (B, 1) factor: cheaper than normalize then dividing (B, C) logits.
+        z = self.projection(x)
+        norm = torch.linalg.vector_norm(z, dim=1, keepdim=True).clamp_min(_NORM_EPS)
+        return z * (1.0 / self.temperature) / norm
+
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embed(x) @ self.class_vectors.T / self.temperature
+        return self._scaled_embed(x) @ self.class_vectors.T
 
     def _grow(self, old: int, new: int) -> None:
         # New classes can be nearer neighbours than the cached ones: drop the cache.
-        self._neighbors = torch.full((new, self.hard_negatives), -1, dtype=torch.int64, device=self.bank_vectors.device)
+        shape = (new, _CANDIDATES)
+        self._neighbors = torch.full(shape, -1, dtype=torch.int64, device=self.bank_vectors.device)
+        self._neighbor_scores = torch.full(shape, float("-inf"), device=self.bank_vectors.device)
         return None
 
     def uses_sampling(self, batch_size: int) -> bool:
         """Whether ``training_loss`` samples classes (rather than the full softmax) at the current size."""
         if self.sampled_negatives is None:
             return False
-        return self.sampled_negatives + batch_size * (1 + self.hard_negatives) < self.num_classes
+        return self.sampled_negatives + self.hard_negatives + min(batch_size, self.num_classes) < self.num_classes
 
     def training_loss(self, features: torch.Tensor, target_columns: torch.Tensor) -> torch.Tensor:
         """Cross-entropy over all classes, or over a sampled class set when ``sampled_negatives`` is set.
+
+        The sampled set holds the batch's positives, the ``hard_negatives`` hardest other classes and
+        ``sampled_negatives`` uniformly drawn ones; the full softmax is used whenever that set would hold
+        every class.
 
         Args:
             features: ``(B, in_features)`` float features.
@@ -132,28 +151,28 @@ class EBVHead(ClassifierHead):
         targets = self._check_targets(target_columns, x.shape[0])
         if not self.uses_sampling(x.shape[0]):
             return nn.functional.cross_entropy(self._logits(x), targets)
-        z = self.embed(x)
-        class_set = sample_class_set(
-            self.num_classes,
-            torch.cat([targets, self._hard_negatives(z, targets).reshape(-1)]),
-            self.sampled_negatives or 0,
-            generator=self._generator,
-        )
-        return sampled_softmax_loss(z, self.class_vectors, targets, class_set, temperature=self.temperature)
+        z = self._scaled_embed(x)
+        required = torch.cat([targets, self._hard_negatives(z, targets)])
+        class_set = sample_class_set(self.num_classes, required, self.sampled_negatives or 0, generator=self._generator)
+        return sampled_softmax_loss(z, self.class_vectors, targets, class_set, temperature=1.0)
 
     @torch.no_grad()
     def _hard_negatives(self, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.hard_negatives == 0:
             return targets.new_empty(0)
         vectors = self.class_vectors
+        positive = torch.zeros(self.num_classes, dtype=torch.bool, device=targets.device)
+        positive[targets] = True
         if self.hard_negative_mode == "scan":
-            return blocked_topk(z.detach(), vectors, self.hard_negatives, exclude=targets, block=self.search_block)[1]
-        positives = targets.unique()
-        missing = positives[self._neighbors[positives, 0] == -1]
+            scores, idx = blocked_topk(z.detach(), vectors, _CANDIDATES, exclude=targets, block=self.search_block)
+            return hardest_candidates(idx, scores, positive, self.hard_negatives)
+        classes = targets.unique()
+        missing = classes[self._neighbors[classes, 0] == -1]
         if missing.numel():
-            _, idx = blocked_topk(vectors[missing], vectors, self.hard_negatives, exclude=missing, block=self.search_block)
+            scores, idx = blocked_topk(vectors[missing], vectors, _CANDIDATES, exclude=missing, block=self.search_block)
             self._neighbors[missing] = idx
-        return self._neighbors[positives]
+            self._neighbor_scores[missing] = scores
+        return hardest_candidates(self._neighbors[classes], self._neighbor_scores[classes], positive, self.hard_negatives)
 
     def _config(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["blocked_topk", "sample_class_set", "sampled_softmax_loss"]
+__all__ = ["blocked_topk", "hardest_candidates", "sample_class_set", "sampled_softmax_loss"]
 
 
 @torch.no_grad()
@@ -54,6 +54,32 @@ def blocked_topk(
         best_s = s
     best_i[torch.isinf(best_s)] = -1
     return best_s, best_i
+
+
+@torch.no_grad()
+def hardest_candidates(indices: torch.Tensor, scores: torch.Tensor, exclude: torch.Tensor, k: int) -> torch.Tensor:
+    """The ``k`` distinct candidate classes with the highest scores, skipping excluded ones.
+
+    Args:
+        indices: int64 candidate classes of any shape (``-1`` = none).
+        scores: Their scores, same shape.
+        exclude: A boolean mask over all classes; ``True`` classes are never returned (e.g. the positives).
+        k: How many to return at most.
+
+    Returns:
+        Up to ``k`` distinct int64 class indices, best first.
+    """
+    idx, sc = indices.reshape(-1), scores.reshape(-1)
+    keep = idx >= 0
+    keep[keep.clone()] = ~exclude[idx[keep]]
+    idx, sc = idx[keep], sc[keep]
+    if idx.numel() == 0 or k <= 0:
+        return idx[:0]
+    uniq, inverse = idx.unique(return_inverse=True)
+    best = torch.full(uniq.shape, float("-inf"), dtype=sc.dtype, device=sc.device)
+    best = best.scatter_reduce(0, inverse, sc, reduce="amax")
+    top = best.topk(min(k, uniq.numel())).indices
+    return uniq[top]
 
 
 def sample_class_set(

@@ -1,0 +1,227 @@
+"""``ebv-cl bench head``: one training step of FC and EBV heads (full and sampled softmax) per class count.
+
+For every class count, the same backbone features (``--batch`` x ``--in-features``, requiring grad as they
+would inside a network) and targets feed three heads built through ``create_head``: ``fc``, ``ebv`` with the
+full softmax and ``ebv`` with the sampled softmax. A step is ``zero_grad + training_loss + backward +
+optimizer.step``. The methods are timed round-robin (one step of each per round) so that load from other
+processes hits them alike; the median and quartiles per method are reported. Also reported: trainable head
+parameters, optimizer-state bytes, and peak memory: on CPU the peak RSS increase of a fresh subprocess that
+builds the head and runs a few steps (Linux ``VmHWM`` after resetting it through ``/proc/self/clear_refs``,
+measured from after the features and bank exist, so the bank is not counted), on CUDA
+``torch.cuda.max_memory_allocated`` above the memory in use before the head was built. The bank is random
+unit vectors: its quality does not change the step time. The first sampled step also fills the per-class
+hard-negative cache (``hard_negative_mode="bank"``); its time is reported as ``first_step_ms``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import torch
+
+__all__ = ["add_arguments", "main", "measure_memory", "run"]
+
+_METHODS = ("fc", "ebv_full", "ebv_sampled")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``ebv-cl bench head``."""
+    parser.add_argument("--classes", default="100,1000,10000,100000", help="comma-separated class counts")
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--in-features", type=int, default=512, help="backbone feature size")
+    parser.add_argument("--dim", type=int, default=128, help="bank dimension d (EBV projection size)")
+    parser.add_argument("--temperature", type=float, default=0.07)
+    parser.add_argument("--sampled-negatives", type=int, default=256, help="uniform negatives per sampled step")
+    parser.add_argument("--hard-negatives", type=int, default=1, help="hardest bank neighbours per positive")
+    parser.add_argument("--hard-negative-mode", choices=("bank", "scan"), default="bank")
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per method and class count (at most)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="time budget per method and class count")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def _parse_classes(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--classes must be comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 2:
+        raise ValueError(f"--classes must list class counts >= 2, got {text!r}")
+    return values
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    keys = ("batch", "in_features", "dim", "temperature", "sampled_negatives", "hard_negatives",
+            "hard_negative_mode", "optimizer", "device", "seed")
+    return {k: getattr(args, k) for k in keys}
+
+
+def _inputs(cfg: dict[str, Any], classes: int, capacity: int):
+    from ..bank import EBVBank
+
+    g = torch.Generator().manual_seed(cfg["seed"])
+    bank = EBVBank(torch.nn.functional.normalize(torch.randn(capacity, cfg["dim"], generator=g), dim=1))
+    x = torch.randn(cfg["batch"], cfg["in_features"], generator=g).to(cfg["device"]).requires_grad_(True)
+    y = torch.randint(classes, (cfg["batch"],), generator=g).to(cfg["device"])
+    return bank, x, y
+
+
+def _build(method: str, cfg: dict[str, Any], bank, classes: int):
+    from ..heads import create_head
+
+    torch.manual_seed(cfg["seed"])
+    if method == "fc":
+        head = create_head("fc", cfg["in_features"])
+    else:
+        extra = {}
+        if method == "ebv_sampled":
+            extra = {"sampled_negatives": cfg["sampled_negatives"], "hard_negatives": cfg["hard_negatives"],
+                     "hard_negative_mode": cfg["hard_negative_mode"]}
+        head = create_head("ebv", cfg["in_features"], bank=bank, temperature=cfg["temperature"], **extra)
+    head.add_classes(range(classes))
+    head = head.to(cfg["device"])
+    params = [p for p in head.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=1e-3) if cfg["optimizer"] == "adam" else torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    return head, opt
+
+
+def _step(head, opt, x, y) -> float:
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+    start = time.perf_counter()
+    opt.zero_grad(set_to_none=True)
+    x.grad = None
+    head.training_loss(x, y).backward()
+    opt.step()
+    sync()
+    return (time.perf_counter() - start) * 1e3
+
+
+def _optimizer_bytes(opt: torch.optim.Optimizer) -> int:
+    return sum(v.numel() * v.element_size() for s in opt.state.values() for v in s.values() if torch.is_tensor(v))
+
+
+def _proc_kib(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{field} not in /proc/self/status")
+
+
+def measure_memory(method: str, cfg: dict[str, Any], classes: int, capacity: int, *, steps: int = 2) -> int | None:
+    """Peak memory in bytes that building ``method``'s head and running ``steps`` steps adds (see module doc)."""
+    bank, x, y = _inputs(cfg, classes, capacity)
+    if x.is_cuda:
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        try:
+            base = _proc_kib("VmRSS") * 1024
+            with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+                f.write("5")
+        except OSError:
+            return None
+    head, opt = _build(method, cfg, bank, classes)
+    for _ in range(steps):
+        _step(head, opt, x, y)
+    peak = torch.cuda.max_memory_allocated() if x.is_cuda else _proc_kib("VmHWM") * 1024
+    return max(0, peak - base)
+
+
+def _memory_subprocess(method: str, cfg: dict[str, Any], classes: int, capacity: int) -> int | None:
+    code = ("import json,sys;from ebv_cl.bench.head import measure_memory as m;"
+            "a=json.loads(sys.argv[1]);print(json.dumps(m(a[0],a[1],a[2],a[3])))")
+    payload = json.dumps([method, cfg, classes, capacity])
+    done = subprocess.run([sys.executable, "-c", code, payload], capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"memory probe for {method} at {classes} classes failed: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _time_methods(cfg, bank, classes, args) -> list[dict[str, Any]]:
+    _, x, y = _inputs(cfg, classes, 1)
+    built = {m: _build(m, cfg, bank, classes) for m in _METHODS}
+    first = {m: _step(*built[m], x, y) for m in _METHODS}
+    for _ in range(args.warmup):
+        for m in _METHODS:
+            _step(*built[m], x, y)
+    slowest = max(_step(*built[m], x, y) for m in _METHODS)
+    rounds = max(3, min(args.steps, int(args.seconds * 1e3 / max(slowest, 1e-3))))
+    times: dict[str, list[float]] = {m: [] for m in _METHODS}
+    for _ in range(rounds):
+        for m in _METHODS:
+            times[m].append(_step(*built[m], x, y))
+    records = []
+    for m in _METHODS:
+        head, opt = built[m]
+        q = statistics.quantiles(times[m], n=4) if len(times[m]) > 1 else [times[m][0]] * 3
+        sampled = m == "ebv_sampled" and head.uses_sampling(cfg["batch"])
+        records.append({
+            "classes": classes, "method": m, "ms_per_step": q[1], "ms_p25": q[0], "ms_p75": q[2],
+            "steps": len(times[m]), "first_step_ms": first[m], "trainable_params": head.trainable_head_params(),
+            "optimizer_state_bytes": _optimizer_bytes(opt), "sampling_active": sampled,
+        })
+    return records
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the benchmark and return the JSON-ready result (``config``, ``results``, ``checks``)."""
+    counts = _parse_classes(args.classes)
+    cfg = _config(args)
+    capacity = max(counts)
+    bank, _, _ = _inputs(cfg, 2, capacity)
+    results = []
+    for classes in counts:
+        records = _time_methods(cfg, bank, classes, args)
+        for rec in records:
+            mem = None if args.no_memory else _memory_subprocess(rec["method"], cfg, classes, capacity)
+            rec["peak_memory_bytes"] = mem
+            rec["memory_method"] = None if mem is None else ("cuda_max_allocated" if args.device.startswith("cuda") else "rss_vmhwm_delta")
+        results.extend(records)
+    return {"benchmark": "head", "config": cfg, "results": results, "checks": _checks(results, counts)}
+
+
+def _checks(results: list[dict[str, Any]], counts: list[int]) -> dict[str, Any]:
+    by = {(r["method"], r["classes"]): r for r in results}
+    lo, hi = min(counts), max(counts)
+    out: dict[str, Any] = {
+        "ebv_full_over_fc_at_min_classes": by[("ebv_full", lo)]["ms_per_step"] / by[("fc", lo)]["ms_per_step"],
+        "ebv_sampled_max_over_min_classes": by[("ebv_sampled", hi)]["ms_per_step"] / by[("ebv_sampled", lo)]["ms_per_step"],
+    }
+    for m in ("ebv_full", "ebv_sampled"):
+        out[f"{m}_params_constant"] = len({by[(m, c)]["trainable_params"] for c in counts}) == 1
+    return out
+
+
+def _table(result: dict[str, Any]) -> str:
+    head = f"{'classes':>8} {'method':<12} {'ms/step':>9} {'p25-p75':>15} {'1st ms':>8} {'params':>11} {'opt MB':>8} {'peak MB':>8}"
+    lines = [head, "-" * len(head)]
+    for r in result["results"]:
+        mem = "n/a" if r["peak_memory_bytes"] is None else f"{r['peak_memory_bytes'] / 2**20:.1f}"
+        lines.append(
+            f"{r['classes']:>8} {r['method']:<12} {r['ms_per_step']:>9.2f} {r['ms_p25']:>7.2f}-{r['ms_p75']:<7.2f} "
+            f"{r['first_step_ms']:>8.1f} {r['trainable_params']:>11,} {r['optimizer_state_bytes'] / 2**20:>8.2f} {mem:>8}"
+        )
+    c = result["checks"]
+    lines.append(f"EBV full / FC at the fewest classes: {c['ebv_full_over_fc_at_min_classes']:.3f}x; "
+                 f"EBV sampled most / fewest classes: {c['ebv_sampled_max_over_min_classes']:.3f}x; "
+                 f"params constant: full {c['ebv_full_params_constant']}, sampled {c['ebv_sampled_params_constant']}")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point of ``ebv-cl bench head``; prints a table or, with ``--json``, one JSON object."""
+    result = run(args)
+    print(json.dumps(result) if args.json else _table(result))
+    return 0
