@@ -1,0 +1,298 @@
+"""The run config of ``ebv-cl run``: YAML, then typed dataclasses that reject unknown keys, then CLI overrides.
+
+A config file is one YAML mapping with these top-level keys (all optional except ``scenario`` and
+``strategies``; defaults in brackets)::
+
+    name: my-run                 # label of the run, used in the default output folder [null]
+    include: base.yaml           # another config file (path relative to this one) this one extends [none]
+    scenario: split_fashion_mnist   # a catalogue name (scenarios/<name>.yaml) or an inline mapping;
+                                    # a mapping may say `include: <name>` and override some keys.
+                                    # The keys themselves belong to ebv_cl.continual.scenarios.
+    backbone: {name: mlp, options: {}}   # a registered backbone name (or just the name as a string)
+    strategies:                  # one entry per strategy, compared side by side:
+      - ebv+der                  #   a combined name head+method, a short head name (method naive),
+      - fc_replay                #   a catalogue name (strategies/<name>.yaml),
+      - {head: ebv, method: der, method_options: {alpha: 0.1, beta: 0.5}}   # or a mapping
+    seeds: [0]                   # every strategy runs once per seed
+    epochs: 1                    # epochs per experience
+    batch_size: 32               # training minibatch
+    eval_batch_size: 256
+    optimizer: sgd               # sgd | adam
+    lr: 0.01
+    momentum: 0.9                # sgd only
+    weight_decay: 0.0
+    buffer_size: 200             # replay memory in samples, the same for every strategy that uses one
+    bank: {n: null, dim: null, method: auto, seed: 0, time_budget: 10.0, path: null}
+                                 # the EBV bank shared by every strategy and seed of the run: n defaults to
+                                 # the scenario's number of classes, dim to the backbone's feature size;
+                                 # path loads a saved bank instead of generating one
+    device: cpu                  # cpu | cuda | cuda:N | auto
+    threads: null                # CPU threads torch may use during the run (null: torch's default); 1 is
+                                 # much faster for small models on a busy machine
+    data_root: null              # dataset root; null means $EBV_CL_DATA
+    progress: true               # progress bars while training
+    checkpoint: true             # save a checkpoint after every experience (needed for --resume)
+
+A strategy mapping has the keys ``head``, ``method``, ``name`` (its label in the results, default
+``head+method``), ``head_options`` and ``method_options`` (handed to the strategy factory, which validates them),
+``lr`` (this strategy's learning rate; null: the run's ``lr``, for protocols that tune it per method), and may
+start from a catalogue entry with ``include: <name>``. Everything else, the replay ``buffer_size`` above all,
+is shared by every strategy of the run so that they compare on equal terms.
+
+Resolution order: the file, its ``include``, the catalogue entries it names, then ``key.sub=value`` overrides
+(``ebv-cl run CONFIG epochs=2 strategies.0.method=der``), then the strict check. The resolved config
+(``resolved_config.yaml`` beside the results) has every name expanded, so it alone reproduces the run.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from ..errors import ConfigError
+from .catalogue import load_entry, read_yaml
+from .overrides import apply_overrides
+from .strict import from_mapping, to_mapping
+
+__all__ = [
+    "BackboneConfig",
+    "BankConfig",
+    "StrategyConfig",
+    "RunConfig",
+    "load_config",
+    "config_from_dict",
+    "resolve_raw",
+    "dump_config",
+]
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """The feature extractor shared by every strategy: a registered backbone name and its options."""
+
+    name: str = "mlp"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BankConfig:
+    """The EBV bank of the run: generated once (or loaded from ``path``) and shared by every strategy."""
+
+    n: int | None = None
+    dim: int | None = None
+    method: str = "auto"
+    seed: int = 0
+    time_budget: float | None = 10.0
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """One strategy: a head under a training method, with their options."""
+
+    head: str
+    method: str = "naive"
+    name: str | None = None
+    head_options: dict[str, Any] = field(default_factory=dict)
+    method_options: dict[str, Any] = field(default_factory=dict)
+    lr: float | None = None
+
+    @property
+    def label(self) -> str:
+        """The strategy's name in the results (``name`` or ``head+method``)."""
+        return self.name or f"{self.head}+{self.method}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """A whole ``ebv-cl run`` job; see the module docstring for the meaning of each key."""
+
+    name: str | None = None
+    scenario: dict[str, Any]
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    strategies: list[StrategyConfig]
+    seeds: list[int] = field(default_factory=lambda: [0])
+    epochs: int = 1
+    batch_size: int = 32
+    eval_batch_size: int = 256
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    buffer_size: int = 200
+    bank: BankConfig = field(default_factory=BankConfig)
+    device: str = "cpu"
+    threads: int | None = None
+    data_root: str | None = None
+    progress: bool = True
+    checkpoint: bool = True
+
+    def __post_init__(self) -> None:
+        _check_values(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain mapping form (``config_from_dict(c.to_dict()) == c``)."""
+        return to_mapping(self)
+
+
+_OPTIMIZERS = ("sgd", "adam")
+
+
+def _check_values(c: RunConfig) -> None:
+    positive = {"epochs": c.epochs, "batch_size": c.batch_size, "eval_batch_size": c.eval_batch_size}
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"{key} = {value}: expected an int >= 1")
+    for key, value in {"buffer_size": c.buffer_size, "bank.seed": c.bank.seed}.items():
+        if value < 0:
+            raise ConfigError(f"{key} = {value}: expected an int >= 0")
+    for key, value in {"lr": c.lr, "momentum": c.momentum, "weight_decay": c.weight_decay}.items():
+        if value < 0 or value != value:
+            raise ConfigError(f"{key} = {value}: expected a number >= 0")
+    if c.optimizer not in _OPTIMIZERS:
+        raise ConfigError(f"optimizer = {c.optimizer!r}: expected one of {', '.join(_OPTIMIZERS)}")
+    if not c.seeds:
+        raise ConfigError("seeds = []: expected at least one seed")
+    if len(set(c.seeds)) != len(c.seeds):
+        raise ConfigError(f"seeds = {c.seeds}: expected distinct seeds")
+    if not c.strategies:
+        raise ConfigError("strategies = []: expected at least one strategy")
+    labels = [s.label for s in c.strategies]
+    for label in labels:
+        if labels.count(label) > 1:
+            raise ConfigError(f"strategy {label!r} appears twice in strategies; give one of them a distinct 'name'")
+    for key, value in {"bank.n": c.bank.n, "bank.dim": c.bank.dim, "threads": c.threads}.items():
+        if value is not None and value < 1:
+            raise ConfigError(f"{key} = {value}: expected an int >= 1 or null")
+    for i, s in enumerate(c.strategies):
+        if s.lr is not None and not s.lr > 0:
+            raise ConfigError(f"strategies[{i}].lr = {s.lr}: expected a number > 0 or null")
+
+
+def _merge(base: Any, over: Any) -> Any:
+    """Deep merge: mappings merge key by key, anything else in ``over`` replaces ``base``."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = _merge(base.get(key), value) if key in base else copy.deepcopy(value)
+        return out
+    return copy.deepcopy(over)
+
+
+def _resolve_entry(kind: str, value: Any, where: str, depth: int = 0) -> Any:
+    """Expand a catalogue name, or a mapping with ``include: <name>``, into a plain mapping."""
+    if depth > 8:
+        raise ConfigError(f"{where}: catalogue includes nest deeper than 8 levels (an include cycle?)")
+    if isinstance(value, str):
+        return _resolve_entry(kind, {"include": value}, where, depth + 1)
+    if isinstance(value, dict) and "include" in value:
+        rest = {k: v for k, v in value.items() if k != "include"}
+        base = _resolve_entry(kind, load_entry(kind, value["include"]), where, depth + 1)
+        return _merge(base, rest)
+    return value
+
+
+def _resolve_strategy(value: Any, where: str) -> Any:
+    if isinstance(value, str):
+        from .catalogue import catalogue_names
+
+        if value in catalogue_names("strategies"):
+            return _resolve_entry("strategies", value, where)
+        head, method = _split_strategy_name(value, where)
+        return {"head": head, "method": method}
+    return _resolve_entry("strategies", value, where)
+
+
+def _split_strategy_name(text: str, where: str) -> tuple[str, str]:
+    try:
+        from ..continual.strategies import parse_strategy_name
+    except ImportError:  # the strategies package is optional for config parsing
+        head, _, method = text.partition("+")
+        return head, method or "naive"
+    try:
+        return parse_strategy_name(text)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where} = {text!r} is neither a strategies/ catalogue entry nor a head+method name: {exc}")
+
+
+def resolve_raw(data: dict[str, Any], *, base_dir: Path | None = None, depth: int = 0) -> dict[str, Any]:
+    """Expand the top-level ``include``, the scenario and every strategy name into plain mappings.
+
+    Raises:
+        ConfigError: on an unknown catalogue name or an include cycle.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"a run config must be a mapping of keys, got {type(data).__name__}")
+    if "include" in data:
+        if depth > 8:
+            raise ConfigError("config includes nest deeper than 8 levels (an include cycle?)")
+        target = data["include"]
+        if not isinstance(target, str):
+            raise ConfigError(f"include = {target!r}: expected the path of a config file (str)")
+        path = (base_dir or Path.cwd()) / target
+        base = resolve_raw(read_yaml(path, what="included config"), base_dir=path.parent, depth=depth + 1)
+        data = _merge(base, {k: v for k, v in data.items() if k != "include"})
+    out = dict(data)
+    if "scenario" in out:
+        out["scenario"] = _resolve_entry("scenarios", out["scenario"], "scenario")
+    if isinstance(out.get("strategies"), list):
+        out["strategies"] = [_resolve_strategy(s, f"strategies[{i}]") for i, s in enumerate(out["strategies"])]
+    elif isinstance(out.get("strategies"), str):
+        out["strategies"] = [_resolve_strategy(out["strategies"], "strategies")]
+    if isinstance(out.get("backbone"), str):
+        out["backbone"] = {"name": out["backbone"]}
+    return out
+
+
+def config_from_dict(
+    data: dict[str, Any], *, overrides: Iterable[str] = (), base_dir: Path | None = None, validate: bool = True
+) -> RunConfig:
+    """Build a ``RunConfig`` from a parsed YAML mapping, applying ``overrides`` after every include.
+
+    Args:
+        data: The parsed config mapping.
+        overrides: ``key.sub=value`` strings, applied in order.
+        base_dir: Folder that a top-level ``include`` is relative to (default: the current directory).
+        validate: Also check the scenario, heads, methods and backbone against their registries.
+
+    Returns:
+        The typed, fully resolved config.
+
+    Raises:
+        ConfigError: on an unknown key, name or type anywhere in the config.
+    """
+    raw = resolve_raw(data, base_dir=base_dir)
+    overrides = list(overrides)
+    if overrides:
+        raw = resolve_raw(apply_overrides(raw, overrides), base_dir=base_dir)
+    config = from_mapping(RunConfig, raw, section="top level")
+    if validate:
+        from .validate import validate_components
+
+        validate_components(config)
+    return config
+
+
+def load_config(path: str | os.PathLike, *, overrides: Iterable[str] = (), validate: bool = True) -> RunConfig:
+    """Read and resolve the config file at ``path`` (see ``config_from_dict``).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ConfigError: if it is not valid YAML or not a valid config.
+    """
+    path = Path(path)
+    data = read_yaml(path, what="config")
+    if data is None:
+        raise ConfigError(f"config file {str(path)!r} is empty; it needs at least 'scenario' and 'strategies'")
+    return config_from_dict(data, overrides=overrides, base_dir=path.parent, validate=validate)
+
+
+def dump_config(config: RunConfig) -> str:
+    """The resolved config as YAML text (``load_config`` of it gives back an equal config)."""
+    header = "# resolved by ebv-cl: every include and name expanded; `ebv-cl run` of this file repeats the run\n"
+    return header + yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)

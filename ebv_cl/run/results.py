@@ -1,0 +1,187 @@
+"""The results folder of ``ebv-cl run``: resolved config, ``results.json``, ``results.md`` and ``accuracy.png``.
+
+``results.json`` is ``{"format": 1, "name", "config_sha256", "scenario", "runs": [...]}`` with one record per
+strategy and seed (keys ``strategy``, ``head``, ``method``, ``seed``, ``accuracy_matrix``, ``seen_accuracy``,
+``avg_incremental_accuracy``, ``final_accuracy``, ``forgetting``, ``class_accuracy``, ``trainable_head_params``,
+``wall_time_s``, ...; accuracies are fractions in [0, 1], ``null`` where undefined). Every write is atomic and
+happens as soon as a run finishes, so a crash loses only the run in progress. ``results.md`` holds the
+comparison table (mean and sample standard deviation over seeds, in percent) and ``accuracy.png`` the
+accuracy on seen classes after each experience, one line per strategy (mean over seeds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..errors import ConfigError
+
+__all__ = ["ResultsFolder", "config_digest", "comparison_table", "plot_accuracy", "FORMAT"]
+
+FORMAT = 1
+RESOLVED_CONFIG = "resolved_config.yaml"
+
+
+def config_digest(config_text: str) -> str:
+    """SHA-256 of the resolved config text, used to refuse resuming a folder with another config."""
+    return hashlib.sha256(config_text.encode("utf-8")).hexdigest()
+
+
+def _mean_std(values: Sequence[float | None]) -> tuple[float, float, int]:
+    vals = np.array([v for v in values if v is not None], dtype=float)
+    if vals.size == 0:
+        return math.nan, math.nan, 0
+    std = float(vals.std(ddof=1)) if vals.size > 1 else math.nan
+    return float(vals.mean()), std, int(vals.size)
+
+
+def _pct(values: Sequence[float | None]) -> str:
+    mean, std, n = _mean_std(values)
+    if n == 0:
+        return "n/a"
+    return f"{100 * mean:.2f}" if n == 1 else f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def _group(runs: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault(run["strategy"], []).append(run)
+    return groups
+
+
+def comparison_table(runs: Sequence[dict[str, Any]], *, title: str | None = None) -> str:
+    """The Markdown comparison table: one row per strategy, mean ± std over its seeds (percent)."""
+    lines = [f"# {title}", ""] if title else []
+    lines += [
+        "| strategy | head | method | seeds | avg incremental acc. (%) | final acc. (%) | forgetting (%) "
+        "| trainable head params (last) | wall time (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, group in _group(runs).items():
+        params = sorted({g["trainable_head_params"][-1] for g in group if g["trainable_head_params"]})
+        wall, _, _ = _mean_std([g["wall_time_s"] for g in group])
+        lines.append(
+            f"| {label} | {group[0]['head']} | {group[0]['method']} | {len(group)} "
+            f"| {_pct([g['avg_incremental_accuracy'] for g in group])} "
+            f"| {_pct([g['final_accuracy'] for g in group])} | {_pct([g['forgetting'] for g in group])} "
+            f"| {'/'.join(str(p) for p in params)} | {wall:.1f} |"
+        )
+    lines += [
+        "",
+        "Mean ± sample standard deviation over seeds. Accuracy is on the test samples of all classes seen so far; "
+        "forgetting is the mean over classes of best earlier minus final accuracy.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot_accuracy(runs: Sequence[dict[str, Any]], *, title: str | None = None) -> bytes:
+    """PNG bytes of accuracy on seen classes after each experience, one line per strategy (mean over seeds)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.2), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for label, group in _group(runs).items():
+        curves = np.array([[np.nan if v is None else v for v in g["seen_accuracy"]] for g in group], dtype=float)
+        mean = 100 * np.nanmean(curves, axis=0)
+        xs = np.arange(1, mean.size + 1)
+        ax.plot(xs, mean, marker="o", label=f"{label} ({len(group)} seed{'s' * (len(group) > 1)})")
+        if len(group) > 1:
+            std = 100 * np.nanstd(curves, axis=0, ddof=1)
+            ax.fill_between(xs, mean - std, mean + std, alpha=0.15)
+    ax.set_xlabel("experience")
+    ax.set_ylabel("accuracy on seen classes (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+class ResultsFolder:
+    """The output folder of one ``ebv-cl run``: owns every file written there.
+
+    Args:
+        path: The folder (created if missing).
+        config_text: The resolved config as YAML text.
+        name: The run's name, used as the title of the table and plot.
+    """
+
+    def __init__(self, path: str | Path, *, config_text: str, name: str | None = None) -> None:
+        self.path = Path(path)
+        self.config_text = config_text
+        self.name = name
+        self.digest = config_digest(config_text)
+        self.runs: list[dict[str, Any]] = []
+        self.scenario: dict[str, Any] = {}
+
+    @property
+    def results_json(self) -> Path:
+        return self.path / "results.json"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    def start(self, *, resume: bool) -> None:
+        """Create the folder, or reopen it for ``--resume``.
+
+        Raises:
+            ConfigError: if results already exist and ``resume`` is false, or ``resume`` is asked for a folder
+                whose resolved config differs from this one.
+        """
+        exists = self.results_json.exists() or (self.path / RESOLVED_CONFIG).exists()
+        if exists and not resume:
+            raise ConfigError(
+                f"--out {str(self.path)!r} already holds a run; pass --resume to continue it or choose another --out"
+            )
+        if resume and (self.path / RESOLVED_CONFIG).exists():
+            old = (self.path / RESOLVED_CONFIG).read_text(encoding="utf-8")
+            if config_digest(old) != self.digest:
+                raise ConfigError(
+                    f"--resume: the config differs from the one in {str(self.path / RESOLVED_CONFIG)!r}; "
+                    "resume with the same config and overrides, or choose another --out"
+                )
+        if resume and self.results_json.exists():
+            data = json.loads(self.results_json.read_text(encoding="utf-8"))
+            self.runs = list(data.get("runs", []))
+            self.scenario = dict(data.get("scenario", {}))
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path / RESOLVED_CONFIG, self.config_text)
+
+    def finished(self, strategy: str, seed: int) -> bool:
+        """Whether the record of ``strategy`` under ``seed`` is already written."""
+        return any(r["strategy"] == strategy and r["seed"] == seed for r in self.runs)
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Append one finished run and rewrite every results file atomically."""
+        self.runs = [r for r in self.runs if not (r["strategy"] == record["strategy"] and r["seed"] == record["seed"])]
+        self.runs.append(record)
+        self.write()
+
+    def write(self) -> None:
+        """Rewrite ``results.json``, ``results.md`` and ``accuracy.png`` from the runs so far."""
+        payload = {
+            "format": FORMAT,
+            "name": self.name,
+            "config_sha256": self.digest,
+            "scenario": self.scenario,
+            "runs": self.runs,
+        }
+        atomic_write_json(self.results_json, payload)
+        if self.runs:
+            atomic_write_text(self.path / "results.md", comparison_table(self.runs, title=self.name))
+            atomic_write_bytes(self.path / "accuracy.png", plot_accuracy(self.runs, title=self.name))

@@ -1,0 +1,277 @@
+"""The runner of ``ebv-cl run``: every strategy under every seed on one scenario, results written as they finish.
+
+For each strategy and seed, inside ``local_rng(seed)`` (the caller's random generators are restored after):
+build the scenario (once per seed, cached), the backbone and the strategy; then for each experience train on
+it, count the correct test predictions per class on every experience seen so far, record the trainable head
+size and the wall time (training plus evaluation), and write a checkpoint. A finished run becomes one record of
+``results.json`` (``results.py``) and its checkpoint is deleted. With ``resume=True`` finished runs are skipped
+and the run that was in progress continues from its last checkpoint, with the same random states, so the
+figures equal those of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .checkpoints import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
+from .components import Components, default_components
+from .config import RunConfig, StrategyConfig, dump_config
+from .metrics import summarize
+from .progress import ProgressBars
+from .results import ResultsFolder
+from .seeding import capture_rng, local_rng
+
+__all__ = ["run_config", "resolve_device", "count_correct"]
+
+_BANK_HEADS = ("ebv", "hadamard")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` becomes ``cuda`` when available, else ``cpu``; other names are checked by torch.
+
+    Raises:
+        ValueError: on an unknown device name or a CUDA device on a machine without one.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"device = {name!r} is not a valid torch device: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device = {name!r} but CUDA is not available on this machine; use device=cpu")
+    return device
+
+
+def count_correct(
+    model: torch.nn.Module,
+    dataset: Any,
+    *,
+    n_classes: int,
+    batch_size: int,
+    device: torch.device,
+    predict: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Correct predictions and test samples per class id on ``dataset`` (items ``(x, y, ...)``).
+
+    Returns:
+        ``(correct, total)``, both int64 arrays of shape ``(n_classes,)``.
+    """
+    if hasattr(dataset, "eval") and callable(dataset.eval):
+        dataset = dataset.eval()
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=0, generator=torch.Generator()
+    )
+    correct = torch.zeros(n_classes, dtype=torch.long)
+    total = torch.zeros(n_classes, dtype=torch.long)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for batch in loader:
+            x, y = batch[0].to(device), torch.as_tensor(batch[1]).long().cpu()
+            pred = predict(model, x).cpu()
+            total += torch.bincount(y, minlength=n_classes)
+            correct += torch.bincount(y[pred == y], minlength=n_classes)
+    model.train(was_training)
+    return correct.numpy(), total.numpy()
+
+
+class _Runner:
+    """State shared by the runs of one ``run_config`` call (scenario cache, bank, output folder)."""
+
+    def __init__(self, config: RunConfig, folder: ResultsFolder, parts: Components, log: Callable[[str], None]):
+        self.config = config
+        self.folder = folder
+        self.parts = parts
+        self.log = log
+        self.device = resolve_device(config.device)
+        self._scenarios: dict[int, Any] = {}
+        self._bank: Any = None
+
+    def scenario(self, seed: int) -> Any:
+        if seed not in self._scenarios:
+            with local_rng(seed):
+                spec = dict(self.config.scenario)
+                root = self.config.data_root
+                self._scenarios[seed] = self.parts.build_scenario(spec, seed=seed, root=root)
+        return self._scenarios[seed]
+
+    def backbone(self, built: Any) -> torch.nn.Module:
+        b = self.config.backbone
+        return self.parts.create_backbone(b.name, input_shape=tuple(built.input_shape), **b.options)
+
+    def bank(self, built: Any, feature_dim: int) -> Any:
+        """The run's bank: loaded from ``bank.path`` or the output folder, else generated once and saved there."""
+        if self._bank is not None or not any(s.head in _BANK_HEADS for s in self.config.strategies):
+            return self._bank
+        from ..bank import EBVBank
+
+        cfg = self.config.bank
+        saved = self.folder.path / "bank.ebv"
+        if cfg.path is not None:
+            self._bank = EBVBank.load(cfg.path)
+        elif saved.exists():
+            self._bank = EBVBank.load(saved)
+        else:
+            n, dim = cfg.n or built.n_classes, cfg.dim or feature_dim
+            self.log(f"generating the EBV bank: n={n}, dim={dim}, method={cfg.method}")
+            with local_rng(cfg.seed):
+                self._bank = EBVBank.generate(n, dim, method=cfg.method, seed=cfg.seed, time_budget=cfg.time_budget)
+            self._bank.save(saved)
+        if self._bank.n < built.n_classes:
+            from ..errors import ConfigError
+
+            raise ConfigError(
+                f"bank.n = {self._bank.n} is smaller than the scenario's {built.n_classes} classes; "
+                "use a larger bank (bank.n) or leave it null"
+            )
+        return self._bank
+
+    def build(self, s: StrategyConfig, seed: int, built: Any) -> Any:
+        c = self.config
+        backbone = self.backbone(built)
+        strategy, _model = self.parts.build_strategy(
+            head=s.head,
+            method=s.method,
+            backbone=backbone,
+            n_classes_total=built.n_classes,
+            bank=self.bank(built, int(backbone.feature_dim)),
+            head_options=dict(s.head_options),
+            method_options=dict(s.method_options),
+            buffer_size=c.buffer_size,
+            epochs=c.epochs,
+            batch_size=c.batch_size,
+            eval_batch_size=c.eval_batch_size,
+            lr=s.lr if s.lr is not None else c.lr,
+            optimizer=c.optimizer,
+            momentum=c.momentum,
+            weight_decay=c.weight_decay,
+            device=self.device,
+            seed=seed,
+            plugins=[ProgressBars(f"{s.label} seed {seed}", enabled=c.progress)],
+        )
+        return strategy
+
+    def run_one(self, s: StrategyConfig, seed: int, *, resume: bool) -> dict[str, Any]:
+        built = self.scenario(seed)
+        ckpt = checkpoint_path(self.folder.checkpoint_dir, strategy=s.label, seed=seed)
+        payload = load_checkpoint(ckpt, map_location=self.device) if resume else None
+        if payload is None:
+            remove_checkpoint(ckpt)
+            state: dict[str, Any] = {"next_experience": 0, "correct": [], "total": None, "head_params": [],
+                                     "wall_time_s": 0.0, "rng": None}
+        else:
+            state = payload["state"]
+            self.log(f"[{s.label} seed {seed}] resuming after experience {state['next_experience']}")
+        n_exp = len(built.classes_per_experience)
+        with local_rng(seed, state=state["rng"]):
+            strategy = self.build(s, seed, built) if payload is None else payload["strategy"]
+            for i in range(state["next_experience"], n_exp):
+                start = time.perf_counter()
+                strategy.train(built.benchmark.train_stream[i])
+                model = strategy.model
+                correct = np.zeros(built.n_classes, dtype=np.int64)
+                total = np.zeros(built.n_classes, dtype=np.int64)
+                for j in range(i + 1):
+                    cj, tj = count_correct(
+                        model,
+                        built.benchmark.test_stream[j].dataset,
+                        n_classes=built.n_classes,
+                        batch_size=self.config.eval_batch_size,
+                        device=self.device,
+                        predict=self.parts.predict,
+                    )
+                    correct += cj
+                    total += tj
+                state["wall_time_s"] += time.perf_counter() - start
+                state["correct"].append(correct.tolist())
+                state["total"] = total.tolist()
+                state["head_params"].append(int(self.parts.head_param_count(model)))
+                state["next_experience"] = i + 1
+                seen = correct.sum() / max(1, total.sum())
+                self.log(f"[{s.label} seed {seed}] experience {i + 1}/{n_exp}: accuracy on seen classes {seen:.2%}")
+                if self.config.checkpoint and i + 1 < n_exp:
+                    state["rng"] = capture_rng()
+                    save_checkpoint(ckpt, strategy=strategy, state=state)
+        record = {"strategy": s.label, "head": s.head, "method": s.method, "seed": seed,
+                  "classes_per_experience": [list(map(int, c)) for c in built.classes_per_experience]}
+        record.update(summarize(np.array(state["correct"]), np.array(state["total"]), built.classes_per_experience))
+        record["trainable_head_params"] = state["head_params"]
+        record["wall_time_s"] = round(float(state["wall_time_s"]), 3)
+        return record
+
+
+def _report_warnings(caught: list[warnings.WarningMessage], log: Callable[[str], None]) -> None:
+    """Log each distinct warning once; Avalanche's own deprecation notices (one per experience) are dropped."""
+    seen = set()
+    for w in caught:
+        key = (w.category.__name__, str(w.message))
+        if issubclass(w.category, DeprecationWarning) or key in seen:
+            continue
+        seen.add(key)
+        log(f"warning: {key[0]}: {key[1]}")
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_config(
+    config: RunConfig,
+    *,
+    out_dir: str | Path,
+    resume: bool = False,
+    components: Components | None = None,
+    log: Callable[[str], None] = _stderr,
+) -> ResultsFolder:
+    """Run every strategy of ``config`` under every seed and write the results into ``out_dir``.
+
+    Args:
+        config: The resolved run config.
+        out_dir: The results folder (created; must not hold another run unless ``resume``).
+        resume: Skip finished runs and continue the interrupted one from its last checkpoint.
+        components: The factories to use (default: the project's real ones).
+        log: Where progress lines go (default: stderr).
+
+    Returns:
+        The results folder, with ``runs`` holding every record.
+
+    Raises:
+        ConfigError: if ``out_dir`` holds another run, or ``resume`` is asked with a different config.
+    """
+    folder = ResultsFolder(out_dir, config_text=dump_config(config), name=config.name)
+    folder.start(resume=resume)
+    folder.scenario = dict(config.scenario)
+    runner = _Runner(config, folder, components or default_components(), log)
+    threads = torch.get_num_threads()
+    try:
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                _run_all(config, folder, runner, resume=resume, log=log)
+            finally:
+                _report_warnings(caught, log)
+    finally:
+        torch.set_num_threads(threads)
+    return folder
+
+
+def _run_all(config: RunConfig, folder: ResultsFolder, runner: _Runner, *, resume: bool, log: Callable[[str], None]) -> None:
+    for s in config.strategies:
+        for seed in config.seeds:
+            if folder.finished(s.label, seed):
+                log(f"[{s.label} seed {seed}] already finished, skipped")
+                continue
+            record = runner.run_one(s, seed, resume=resume)
+            folder.add(record)
+            remove_checkpoint(checkpoint_path(folder.checkpoint_dir, strategy=s.label, seed=seed))
+    folder.write()
