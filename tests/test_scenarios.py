@@ -253,7 +253,7 @@ def test_long_tailed_errors(options, match):
 @pytest.mark.parametrize(
     "spec, match",
     [(_ci(n_experiences=5, n_exp=5), r"unknown key\(s\) \['n_exp'\] in class_incremental scenario spec; valid keys: "
-                                     r"preset, kind, dataset, dataset_options, subsample, n_experiences"),
+                                     r"preset, kind, dataset, dataset_options, subsample, augment, n_experiences"),
      ({"dataset": "digits", "n_experiences": 5}, "needs kind, one of: class_incremental, few_shot, long_tailed"),
      ({"kind": "class_incremental", "n_experiences": 5}, "needs dataset"),
      (_ci(dataset="digitz", n_experiences=5), "unknown dataset 'digitz'"),
@@ -276,6 +276,27 @@ def test_spec_errors(spec, match):
 def test_seed_must_be_int():
     with pytest.raises(TypeError, match="seed must be an int"):
         build_scenario(_ci(n_experiences=5), seed=1.5)
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
+        build_scenario(_ci(n_experiences=5), seed=-1)
+
+
+def test_augment_applies_to_train_stream_only():
+    built = build_scenario(_ci(n_experiences=5, augment="crop_flip", class_order="fixed"), seed=0)
+    train_ds, test_ds = built.benchmark.train_stream[0].dataset, built.benchmark.test_stream[0].dataset
+    torch.manual_seed(0)
+    views = {train_ds[0][0].numpy().tobytes() for _ in range(8)}
+    assert len(views) > 1 and train_ds[0][0].shape == (1, 8, 8)
+    assert len({test_ds[0][0].numpy().tobytes() for _ in range(4)}) == 1
+    with pytest.raises(ConfigError, match="augment must be one of"):
+        build_scenario(_ci(n_experiences=5, augment="mixup"), seed=0)
+
+
+def test_summary_is_json():
+    import json
+
+    built = build_scenario(_ci(n_experiences=2, class_order="fixed"), seed=0)
+    data = json.loads(json.dumps(built.summary()))
+    assert data["classes_per_experience"] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]] and data["n_classes"] == 10
 
 
 def test_kinds_and_presets_are_consistent():

@@ -19,13 +19,14 @@ import numpy as np
 
 from ...data import load_dataset
 from ...errors import ConfigError
-from .kinds import SCENARIOS, kind_options
+from .kinds import SCENARIOS, Plan, kind_options
 from .presets import preset_spec
 from .sampling import take_per_class
 
-__all__ = ["BuiltScenario", "build_scenario", "COMMON_KEYS", "SUBSAMPLE_KEYS"]
+__all__ = ["BuiltScenario", "build_scenario", "COMMON_KEYS", "SUBSAMPLE_KEYS", "AUGMENTATIONS"]
 
-COMMON_KEYS = ("preset", "kind", "dataset", "dataset_options", "subsample")
+COMMON_KEYS = ("preset", "kind", "dataset", "dataset_options", "subsample", "augment")
+AUGMENTATIONS = ("none", "flip", "crop_flip")
 SUBSAMPLE_KEYS = ("max_per_class_train", "max_per_class_test")
 
 
@@ -67,6 +68,15 @@ class BuiltScenario:
         """Number of experiences (sessions)."""
         return len(self.classes_per_experience)
 
+    def summary(self) -> dict[str, Any]:
+        """Everything but the benchmark, as JSON-serialisable data (for results files)."""
+        return {
+            "kind": self.kind, "description": self.description, "seed": self.seed, "n_classes": self.n_classes,
+            "input_shape": list(self.input_shape), "classes_per_experience": self.classes_per_experience,
+            "original_labels": self.original_labels, "class_names": self.class_names,
+            "train_sizes": self.train_sizes, "test_sizes": self.test_sizes, "spec": self.spec,
+        }
+
 
 def _resolve_spec(spec: Any) -> dict[str, Any]:
     if not isinstance(spec, Mapping):
@@ -97,14 +107,61 @@ def _resolve_spec(spec: Any) -> dict[str, Any]:
     return spec
 
 
-def _make_benchmark(train: Any, test: Any, groups: list[list[int]]) -> Any:
+def _train_transform(augment: Any, input_shape: tuple[int, int, int]) -> Any:
+    if augment is None or augment == "none":
+        return None
+    if augment not in AUGMENTATIONS:
+        raise ConfigError(f"augment must be one of {list(AUGMENTATIONS)} or null, got {augment!r}")
+    from torchvision import transforms
+
+    flip = transforms.RandomHorizontalFlip()
+    if augment == "flip":
+        return flip
+    return transforms.Compose([transforms.RandomCrop(input_shape[1:], padding=4), flip])
+
+
+def _make_benchmark(train: Any, test: Any, groups: list[list[int]], train_transform: Any) -> Any:
     from avalanche.benchmarks import nc_benchmark
 
     return nc_benchmark(
         train, test, n_experiences=len(groups), task_labels=False, shuffle=False, seed=None,
         fixed_class_order=[c for g in groups for c in g], per_exp_classes={i: len(g) for i, g in enumerate(groups)},
-        class_ids_from_zero_from_first_exp=True,
+        class_ids_from_zero_from_first_exp=True, train_transform=train_transform,
     )
+
+
+def _load_pair(spec: dict[str, Any], root: str | os.PathLike | None) -> tuple[Any, Any]:
+    options = dict(spec.get("dataset_options", {}))
+    try:
+        train = load_dataset(spec["dataset"], root=root, train=True, **options)
+        test = load_dataset(spec["dataset"], root=root, train=False, **options)
+    except ConfigError:
+        raise
+    except ValueError as err:  # unknown dataset name
+        raise ConfigError(str(err)) from None
+    return train, test
+
+
+def _select(train: Any, test: Any, spec: dict[str, Any], seed: int) -> tuple[Plan, np.ndarray, np.ndarray]:
+    """Plan the stream and pick the train/test indices it keeps (seed streams 0, 1, 2)."""
+    sub = {k: spec.get("subsample", {}).get(k) for k in SUBSAMPLE_KEYS}
+    train_t, test_t = train.targets.numpy(), test.targets.numpy()
+    kind_args = {k: spec[k] for k in kind_options(spec["kind"]) if k in spec}
+    plan = SCENARIOS.get(spec["kind"])(train_t, rng=np.random.default_rng([seed, 0]),
+                                       max_per_class_train=sub["max_per_class_train"], **kind_args)
+    used = [c for g in plan.groups for c in g]
+    no_test = sorted(set(used) - set(np.unique(test_t).tolist()))
+    if no_test:
+        raise ConfigError(f"class(es) {no_test[:10]} of dataset {spec['dataset']!r} have no test items")
+    train_idx = take_per_class(train_t, plan.train_counts, rng=np.random.default_rng([seed, 1]))
+    test_counts = {c: sub["max_per_class_test"] for c in used}
+    test_idx = take_per_class(test_t, test_counts, rng=np.random.default_rng([seed, 2]))
+    return plan, train_idx, test_idx
+
+
+def _sizes(targets: Any, groups: list[list[int]]) -> list[int]:
+    position = {c: i for i, g in enumerate(groups) for c in g}
+    return np.bincount([position[c] for c in targets.tolist()], minlength=len(groups)).tolist()
 
 
 def build_scenario(spec: Mapping[str, Any], *, seed: int, root: str | os.PathLike | None = None) -> BuiltScenario:
@@ -113,59 +170,43 @@ def build_scenario(spec: Mapping[str, Any], *, seed: int, root: str | os.PathLik
     Args:
         spec: ``dataset`` (name), ``dataset_options`` (dict), ``kind`` (``class_incremental``, ``few_shot``,
             ``long_tailed``), the kind's options, ``subsample`` (``max_per_class_train``/``max_per_class_test``),
-            or ``preset`` (a name from ``list_presets()``) whose keys the others override.
-        seed: Seeds the class order and subsampling (global RNGs are not touched).
+            ``augment`` (``null``, ``"flip"`` or ``"crop_flip"``: random 4-pixel-padded crop and horizontal flip
+            on the training stream only), or ``preset`` (a name from ``list_presets()``) whose keys the others
+            override.
+        seed: Seeds the class order and subsampling (global RNGs are not touched); an int >= 0.
         root: The data root (default ``$EBV_CL_DATA``).
 
     Returns:
         A ``BuiltScenario`` holding the Avalanche benchmark and the remapped class ids.
 
     Raises:
+        TypeError: if ``seed`` is not an int.
+        ValueError: if ``seed`` is negative.
         ConfigError: on an unknown or missing key, a bad value, or classes that do not divide.
         DataRootError: if the dataset's files are not found.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
     spec = _resolve_spec(spec)
-    kind, name = spec["kind"], spec["dataset"]
-    options = dict(spec.get("dataset_options", {}))
-    try:
-        train = load_dataset(name, root=root, train=True, **options)
-        test = load_dataset(name, root=root, train=False, **options)
-    except ConfigError:
-        raise
-    except ValueError as err:  # unknown dataset name
-        raise ConfigError(str(err)) from None
-    sub = {k: spec.get("subsample", {}).get(k) for k in SUBSAMPLE_KEYS}
-    train_t, test_t = train.targets.numpy(), test.targets.numpy()
-    kind_args = {k: spec[k] for k in kind_options(kind) if k in spec}
-    plan = SCENARIOS.get(kind)(train_t, rng=np.random.default_rng([seed, 0]),
-                               max_per_class_train=sub["max_per_class_train"], **kind_args)
-    used = [c for g in plan.groups for c in g]
-    no_test = sorted(set(used) - set(np.unique(test_t).tolist()))
-    if no_test:
-        raise ConfigError(f"class(es) {no_test[:10]} of dataset {name!r} have no test items")
-    train_idx = take_per_class(train_t, plan.train_counts, rng=np.random.default_rng([seed, 1]))
-    test_idx = take_per_class(test_t, {c: sub["max_per_class_test"] for c in used}, rng=np.random.default_rng([seed, 2]))
+    train, test = _load_pair(spec, root)
+    transform = _train_transform(spec.get("augment"), train.input_shape)
+    plan, train_idx, test_idx = _select(train, test, spec, int(seed))
     train_sub, test_sub = train.subset(train_idx), test.subset(test_idx)
-    benchmark = _make_benchmark(train_sub, test_sub, plan.groups)
+    benchmark = _make_benchmark(train_sub, test_sub, plan.groups, transform)
+    used = [c for g in plan.groups for c in g]
     if list(benchmark.classes_order_original_ids) != used:  # internal invariant of nc_benchmark's remapping
         raise RuntimeError("nc_benchmark did not keep the requested class order")
-    remapped, start = [], 0
-    for g in plan.groups:
-        remapped.append(list(range(start, start + len(g))))
-        start += len(g)
-    position = {c: i for i, g in enumerate(plan.groups) for c in g}
-    train_sizes = np.bincount([position[c] for c in train_sub.targets.tolist()], minlength=len(plan.groups))
-    test_sizes = np.bincount([position[c] for c in test_sub.targets.tolist()], minlength=len(plan.groups))
+    bounds = np.cumsum([0] + [len(g) for g in plan.groups]).tolist()
     sizes = "/".join(str(len(g)) for g in plan.groups)
-    description = (f"{kind} stream on {name}: {len(plan.groups)} experiences of {sizes} classes ({len(used)} "
-                   f"classes, {len(train_idx)} train / {len(test_idx)} test items, seed {seed})")
-    if plan.notes:
-        description += "; " + "; ".join(plan.notes)
+    description = (f"{spec['kind']} stream on {spec['dataset']}: {len(plan.groups)} experiences of {sizes} classes "
+                   f"({len(used)} classes, {len(train_idx)} train / {len(test_idx)} test items, seed {seed})")
+    description += "".join(f"; {note}" for note in plan.notes)
     return BuiltScenario(
-        benchmark=benchmark, classes_per_experience=remapped, original_labels=used,
-        class_names=[train.classes[c] for c in used], n_classes=len(used), input_shape=train.input_shape, kind=kind,
-        description=description, train_sizes=train_sizes.tolist(), test_sizes=test_sizes.tolist(), spec=spec,
-        seed=int(seed),
+        benchmark=benchmark, classes_per_experience=[list(range(a, b)) for a, b in zip(bounds, bounds[1:])],
+        original_labels=used, class_names=[train.classes[c] for c in used], n_classes=len(used),
+        input_shape=train.input_shape, kind=spec["kind"], description=description,
+        train_sizes=_sizes(train_sub.targets, plan.groups), test_sizes=_sizes(test_sub.targets, plan.groups),
+        spec=spec, seed=int(seed),
     )
