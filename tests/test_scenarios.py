@@ -17,6 +17,7 @@ from ebv_cl.continual.scenarios import (
     preset_spec,
     resolve_class_order,
     take_per_class,
+    validate_scenario_spec,
 )
 from ebv_cl.continual.scenarios.builder import COMMON_KEYS
 from ebv_cl.data import load_dataset
@@ -297,6 +298,13 @@ def test_summary_is_json():
     built = build_scenario(_ci(n_experiences=2, class_order="fixed"), seed=0)
     data = json.loads(json.dumps(built.summary()))
     assert data["classes_per_experience"] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]] and data["n_classes"] == 10
+
+
+def test_validate_without_loading_data():
+    spec = validate_scenario_spec({"preset": "cifar100_fscil", "subsample": {"max_per_class_train": 5}})
+    assert spec["base_classes"] == 60 and spec["preset"] == "cifar100_fscil"  # no CIFAR-100 needed to validate
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) \['sise'\] for dataset 'omniglot'"):
+        validate_scenario_spec({"preset": "omniglot_fscil", "dataset_options": {"sise": 28}})
 
 
 def test_kinds_and_presets_are_consistent():

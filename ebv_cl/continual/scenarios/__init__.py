@@ -8,7 +8,7 @@ Avalanche itself is imported only when a benchmark is built.
 
 from __future__ import annotations
 
-from .builder import COMMON_KEYS, SUBSAMPLE_KEYS, BuiltScenario, build_scenario
+from .builder import AUGMENTATIONS, COMMON_KEYS, SUBSAMPLE_KEYS, BuiltScenario, build_scenario, validate_scenario_spec
 from .kinds import SCENARIOS, Plan, kind_options, list_scenario_kinds
 from .partition import LEFTOVER_MODES, partition_classes, resolve_class_order
 from .presets import PRESETS, list_presets, preset_spec
@@ -17,6 +17,8 @@ from .sampling import exponential_counts, take_per_class
 __all__ = [
     "BuiltScenario",
     "build_scenario",
+    "validate_scenario_spec",
+    "AUGMENTATIONS",
     "COMMON_KEYS",
     "SUBSAMPLE_KEYS",
     "SCENARIOS",

@@ -23,7 +23,7 @@ from .kinds import SCENARIOS, Plan, kind_options
 from .presets import preset_spec
 from .sampling import take_per_class
 
-__all__ = ["BuiltScenario", "build_scenario", "COMMON_KEYS", "SUBSAMPLE_KEYS", "AUGMENTATIONS"]
+__all__ = ["BuiltScenario", "build_scenario", "validate_scenario_spec", "COMMON_KEYS", "SUBSAMPLE_KEYS", "AUGMENTATIONS"]
 
 COMMON_KEYS = ("preset", "kind", "dataset", "dataset_options", "subsample", "augment")
 AUGMENTATIONS = ("none", "flip", "crop_flip")
@@ -78,7 +78,18 @@ class BuiltScenario:
         }
 
 
-def _resolve_spec(spec: Any) -> dict[str, Any]:
+def validate_scenario_spec(spec: Any) -> dict[str, Any]:
+    """Check a scenario spec without loading any data, and return it resolved (preset applied).
+
+    Checks the preset, the kind, the keys of that kind, ``subsample``, ``augment``, the dataset name and the
+    dataset's option names. Values that depend on the data (class counts, labels) are checked by
+    ``build_scenario``.
+
+    Raises:
+        ConfigError: naming the bad key or value and listing the valid ones.
+    """
+    from ...data import dataset_options, list_datasets
+
     if not isinstance(spec, Mapping):
         raise ConfigError(f"scenario spec must be a mapping, got {type(spec).__name__}")
     spec = dict(spec)
@@ -95,23 +106,29 @@ def _resolve_spec(spec: Any) -> dict[str, Any]:
         raise ConfigError(f"unknown key(s) {unknown} in {kind} scenario spec; valid keys: {', '.join(valid)}")
     if "dataset" not in spec:
         raise ConfigError("scenario spec needs dataset (a name from ebv_cl.data.list_datasets())")
+    if spec["dataset"] not in list_datasets():
+        raise ConfigError(f"unknown dataset {spec['dataset']!r}; expected one of: {', '.join(list_datasets())}")
     for key in ("dataset_options", "subsample"):
         if not isinstance(spec.get(key, {}), Mapping):
             raise ConfigError(f"{key} must be a mapping, got {spec[key]!r}")
+    bad = sorted(set(spec.get("dataset_options", {})) - set(dataset_options(spec["dataset"])))
+    if bad:
+        raise ConfigError(f"unknown option(s) {bad} for dataset {spec['dataset']!r}; valid options: "
+                          f"{', '.join(dataset_options(spec['dataset']))}")
     bad = sorted(set(spec.get("subsample", {})) - set(SUBSAMPLE_KEYS))
     if bad:
         raise ConfigError(f"unknown key(s) {bad} in subsample; valid keys: {', '.join(SUBSAMPLE_KEYS)}")
     for key, value in spec.get("subsample", {}).items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"subsample.{key} must be an int >= 1 or null, got {value!r}")
+    if spec.get("augment") not in (None, *AUGMENTATIONS):
+        raise ConfigError(f"augment must be one of {list(AUGMENTATIONS)} or null, got {spec['augment']!r}")
     return spec
 
 
 def _train_transform(augment: Any, input_shape: tuple[int, int, int]) -> Any:
     if augment is None or augment == "none":
         return None
-    if augment not in AUGMENTATIONS:
-        raise ConfigError(f"augment must be one of {list(AUGMENTATIONS)} or null, got {augment!r}")
     from torchvision import transforms
 
     flip = transforms.RandomHorizontalFlip()
@@ -132,13 +149,8 @@ def _make_benchmark(train: Any, test: Any, groups: list[list[int]], train_transf
 
 def _load_pair(spec: dict[str, Any], root: str | os.PathLike | None) -> tuple[Any, Any]:
     options = dict(spec.get("dataset_options", {}))
-    try:
-        train = load_dataset(spec["dataset"], root=root, train=True, **options)
-        test = load_dataset(spec["dataset"], root=root, train=False, **options)
-    except ConfigError:
-        raise
-    except ValueError as err:  # unknown dataset name
-        raise ConfigError(str(err)) from None
+    train = load_dataset(spec["dataset"], root=root, train=True, **options)
+    test = load_dataset(spec["dataset"], root=root, train=False, **options)
     return train, test
 
 
@@ -189,7 +201,7 @@ def build_scenario(spec: Mapping[str, Any], *, seed: int, root: str | os.PathLik
         raise TypeError(f"seed must be an int, got {seed!r}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
-    spec = _resolve_spec(spec)
+    spec = validate_scenario_spec(spec)
     train, test = _load_pair(spec, root)
     transform = _train_transform(spec.get("augment"), train.input_shape)
     plan, train_idx, test_idx = _select(train, test, spec, int(seed))
