@@ -239,3 +239,15 @@ def test_growing_keeps_optimizer_state_of_old_rows():
     with pytest.raises(ValueError, match="optimizer does not hold this head's parameters"):
         head.add_classes([3], optimizer=torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
     assert head.classes == [0, 1, 2]
+
+
+def test_ebv_without_projection_has_no_trainable_parameter():
+    bank = _bank()
+    head = EBVHead(8, bank, projection=False, temperature=0.5)
+    head.add_classes([0, 1, 2])
+    x = _x(4, 8)
+    expect = torch.nn.functional.normalize(x, dim=1) @ bank.vectors[:3].T / 0.5
+    torch.testing.assert_close(head(x), expect)
+    assert head.trainable_head_params() == 0
+    with pytest.raises(ValueError, match=r"projection=False needs in_features == bank.dim \(8\), got 6"):
+        EBVHead(6, bank, projection=False)

@@ -37,15 +37,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in-features", type=int, default=512, help="backbone feature size")
     parser.add_argument("--dim", type=int, default=128, help="bank dimension d (EBV projection size)")
     parser.add_argument("--temperature", type=float, default=0.07)
-    parser.add_argument("--sampled-negatives", type=int, default=256, help="uniform negatives per sampled step")
-    parser.add_argument("--hard-negatives", type=int, default=1, help="hardest bank neighbours per positive")
+    parser.add_argument("--no-projection", action="store_true",
+                        help="EBV heads without their own projection (the backbone ends in --dim features; "
+                             "--in-features must equal --dim)")
+    parser.add_argument("--sampled-negatives", type=int, default=128, help="uniform negatives per sampled step")
+    parser.add_argument("--hard-negatives", type=int, default=128, help="hardest negative classes per sampled step")
     parser.add_argument("--hard-negative-mode", choices=("bank", "scan"), default="bank")
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per method and class count (at most)")
+    parser.add_argument("--steps", type=int, default=100, help="timed steps per method and class count (at most)")
     parser.add_argument("--seconds", type=float, default=20.0, help="time budget per method and class count")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's setting)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
@@ -62,8 +66,10 @@ def _parse_classes(text: str) -> list[int]:
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("batch", "in_features", "dim", "temperature", "sampled_negatives", "hard_negatives",
-            "hard_negative_mode", "optimizer", "device", "seed")
-    return {k: getattr(args, k) for k in keys}
+            "hard_negative_mode", "optimizer", "device", "seed", "no_projection")
+    cfg = {k: getattr(args, k) for k in keys}
+    cfg["threads"] = torch.get_num_threads()
+    return cfg
 
 
 def _inputs(cfg: dict[str, Any], classes: int, capacity: int):
@@ -87,10 +93,11 @@ def _build(method: str, cfg: dict[str, Any], bank, classes: int):
         if method == "ebv_sampled":
             extra = {"sampled_negatives": cfg["sampled_negatives"], "hard_negatives": cfg["hard_negatives"],
                      "hard_negative_mode": cfg["hard_negative_mode"]}
-        head = create_head("ebv", cfg["in_features"], bank=bank, temperature=cfg["temperature"], **extra)
+        head = create_head("ebv", cfg["in_features"], bank=bank, temperature=cfg["temperature"],
+                           projection=not cfg["no_projection"], **extra)
     head.add_classes(range(classes))
     head = head.to(cfg["device"])
-    params = [p for p in head.parameters() if p.requires_grad]
+    params = [p for p in head.parameters() if p.requires_grad] or [torch.nn.Parameter(torch.zeros(0))]
     opt = torch.optim.Adam(params, lr=1e-3) if cfg["optimizer"] == "adam" else torch.optim.SGD(params, lr=0.1, momentum=0.9)
     return head, opt
 
@@ -120,7 +127,10 @@ def _proc_kib(field: str) -> int:
 
 def measure_memory(method: str, cfg: dict[str, Any], classes: int, capacity: int, *, steps: int = 2) -> int | None:
     """Peak memory in bytes that building ``method``'s head and running ``steps`` steps adds (see module doc)."""
+    torch.set_num_threads(cfg["threads"])
     bank, x, y = _inputs(cfg, classes, capacity)
+    warm = torch.nn.Linear(4, 2)  # first autograd/optimizer use allocates thread pools and caches: not the head's
+    torch.optim.Adam(warm.parameters()).step(warm(torch.randn(3, 4)).sum().backward())
     if x.is_cuda:
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated()
@@ -167,17 +177,30 @@ def _time_methods(cfg, bank, classes, args) -> list[dict[str, Any]]:
         head, opt = built[m]
         q = statistics.quantiles(times[m], n=4) if len(times[m]) > 1 else [times[m][0]] * 3
         sampled = m == "ebv_sampled" and head.uses_sampling(cfg["batch"])
+        scored = head.last_class_set_size if sampled else classes
         records.append({
-            "classes": classes, "method": m, "ms_per_step": q[1], "ms_p25": q[0], "ms_p75": q[2],
-            "steps": len(times[m]), "first_step_ms": first[m], "trainable_params": head.trainable_head_params(),
-            "optimizer_state_bytes": _optimizer_bytes(opt), "sampling_active": sampled,
+            "classes": classes, "method": m, "ms_per_step": q[1], "ms_min": min(times[m]), "ms_p25": q[0],
+            "ms_p75": q[2], "steps": len(times[m]), "first_step_ms": first[m],
+            "trainable_params": head.trainable_head_params(), "optimizer_state_bytes": _optimizer_bytes(opt),
+            "sampling_active": sampled, "classes_scored": scored, "mmac_per_step": _macs(m, cfg, scored) / 1e6,
         })
     return records
+
+
+def _macs(method: str, cfg: dict[str, Any], scored: int) -> float:
+    """Multiply-adds of the matrix products of one step (forward, and backward to weights and features)."""
+    b, i, d = cfg["batch"], cfg["in_features"], cfg["dim"]
+    if method == "fc":
+        return 3.0 * b * i * scored
+    projection = 0.0 if cfg["no_projection"] else 3.0 * b * i * d  # forward, grad to weight, grad to features
+    return projection + 2.0 * b * d * scored  # logits forward and grad to the embedding (the bank is fixed)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the benchmark and return the JSON-ready result (``config``, ``results``, ``checks``)."""
     counts = _parse_classes(args.classes)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     cfg = _config(args)
     capacity = max(counts)
     bank, _, _ = _inputs(cfg, 2, capacity)
@@ -195,27 +218,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _checks(results: list[dict[str, Any]], counts: list[int]) -> dict[str, Any]:
     by = {(r["method"], r["classes"]): r for r in results}
     lo, hi = min(counts), max(counts)
-    out: dict[str, Any] = {
-        "ebv_full_over_fc_at_min_classes": by[("ebv_full", lo)]["ms_per_step"] / by[("fc", lo)]["ms_per_step"],
-        "ebv_sampled_max_over_min_classes": by[("ebv_sampled", hi)]["ms_per_step"] / by[("ebv_sampled", lo)]["ms_per_step"],
-    }
+    out: dict[str, Any] = {}
+    for stat in ("ms_per_step", "ms_min"):
+        tag = "median" if stat == "ms_per_step" else "min"
+        out[f"ebv_full_over_fc_at_min_classes_{tag}"] = by[("ebv_full", lo)][stat] / by[("fc", lo)][stat]
+        out[f"ebv_sampled_max_over_min_classes_{tag}"] = by[("ebv_sampled", hi)][stat] / by[("ebv_sampled", lo)][stat]
+    out["ebv_full_over_fc_at_min_classes_mac_ratio"] = by[("ebv_full", lo)]["mmac_per_step"] / by[("fc", lo)]["mmac_per_step"]
     for m in ("ebv_full", "ebv_sampled"):
         out[f"{m}_params_constant"] = len({by[(m, c)]["trainable_params"] for c in counts}) == 1
     return out
 
 
 def _table(result: dict[str, Any]) -> str:
-    head = f"{'classes':>8} {'method':<12} {'ms/step':>9} {'p25-p75':>15} {'1st ms':>8} {'params':>11} {'opt MB':>8} {'peak MB':>8}"
+    head = (f"{'classes':>8} {'method':<12} {'ms/step':>9} {'min':>8} {'p25-p75':>17} {'1st ms':>8} {'scored':>7} "
+            f"{'MMAC':>8} {'params':>10} {'opt MB':>7} {'peak MB':>8}")
     lines = [head, "-" * len(head)]
     for r in result["results"]:
         mem = "n/a" if r["peak_memory_bytes"] is None else f"{r['peak_memory_bytes'] / 2**20:.1f}"
         lines.append(
-            f"{r['classes']:>8} {r['method']:<12} {r['ms_per_step']:>9.2f} {r['ms_p25']:>7.2f}-{r['ms_p75']:<7.2f} "
-            f"{r['first_step_ms']:>8.1f} {r['trainable_params']:>11,} {r['optimizer_state_bytes'] / 2**20:>8.2f} {mem:>8}"
+            f"{r['classes']:>8} {r['method']:<12} {r['ms_per_step']:>9.2f} {r['ms_min']:>8.2f} "
+            f"{r['ms_p25']:>8.2f}-{r['ms_p75']:<8.2f} {r['first_step_ms']:>8.1f} {r['classes_scored']:>7} "
+            f"{r['mmac_per_step']:>8.1f} {r['trainable_params']:>10,} {r['optimizer_state_bytes'] / 2**20:>7.2f} {mem:>8}"
         )
     c = result["checks"]
-    lines.append(f"EBV full / FC at the fewest classes: {c['ebv_full_over_fc_at_min_classes']:.3f}x; "
-                 f"EBV sampled most / fewest classes: {c['ebv_sampled_max_over_min_classes']:.3f}x; "
+    lines.append(f"EBV full / FC at the fewest classes: {c['ebv_full_over_fc_at_min_classes_median']:.3f}x median, "
+                 f"{c['ebv_full_over_fc_at_min_classes_min']:.3f}x min ({c['ebv_full_over_fc_at_min_classes_mac_ratio']:.3f}x MACs)")
+    lines.append(f"EBV sampled most / fewest classes: {c['ebv_sampled_max_over_min_classes_median']:.3f}x median, "
+                 f"{c['ebv_sampled_max_over_min_classes_min']:.3f}x min; "
                  f"params constant: full {c['ebv_full_params_constant']}, sampled {c['ebv_sampled_params_constant']}")
     return "\n".join(lines)
 

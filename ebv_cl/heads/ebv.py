@@ -45,6 +45,8 @@ class EBVHead(ClassifierHead):
         bank: The fixed bank; its ``n`` is the capacity and its ``dim`` the projection size.
         temperature: Softmax temperature tau of eq. 6 (> 0).
         bias: Whether the projection has a bias.
+        projection: ``False`` when the backbone already ends in ``bank.dim`` features (its last layer is then
+            the projection): the head is the identity followed by the cosine and has no trainable parameter.
         sampled_negatives: ``None`` (default) for the full softmax; otherwise the number of uniformly sampled
             negative classes per step (the sampled softmax is used only when it would not cover all classes).
         hard_negatives: How many hardest negative classes join the sampled set per step, ranked by cosine
@@ -58,7 +60,8 @@ class EBVHead(ClassifierHead):
 
     Raises:
         TypeError: if ``bank`` is not an ``EBVBank``.
-        ValueError: on a non-positive temperature or a negative count.
+        ValueError: on a non-positive temperature, a negative count, or ``projection=False`` with
+            ``in_features != bank.dim``.
         ConfigError: on an unknown ``hard_negative_mode``.
     """
 
@@ -71,6 +74,7 @@ class EBVHead(ClassifierHead):
         *,
         temperature: float = 0.07,
         bias: bool = True,
+        projection: bool = True,
         sampled_negatives: int | None = None,
         hard_negatives: int = 64,
         hard_negative_mode: str = "bank",
@@ -96,11 +100,15 @@ class EBVHead(ClassifierHead):
         self.search_block = int(search_block)
         self.bank_dim = bank.dim
         self.bank_sha256 = bank.sha256()
-        self.projection = nn.Linear(self.in_features, bank.dim, bias=bias)
+        if not projection and self.in_features != bank.dim:
+            raise ValueError(f"projection=False needs in_features == bank.dim ({bank.dim}), got {self.in_features}")
+        self.projection = nn.Linear(self.in_features, bank.dim, bias=bias) if projection else nn.Identity()
         self.register_buffer("bank_vectors", bank.vectors, persistent=False)
         self.register_buffer("_neighbors", torch.empty(0, _CANDIDATES, dtype=torch.int64), persistent=False)
         self.register_buffer("_neighbor_scores", torch.empty(0, _CANDIDATES), persistent=False)
         self._generator = torch.Generator().manual_seed(int(seed))
+        self.last_class_set_size: int | None = None
+        """Classes scored by the last sampled ``training_loss`` (``None`` before the first one)."""
 
     @property
     def class_vectors(self) -> torch.Tensor:
@@ -154,6 +162,7 @@ class EBVHead(ClassifierHead):
         z = self._scaled_embed(x)
         required = torch.cat([targets, self._hard_negatives(z, targets)])
         class_set = sample_class_set(self.num_classes, required, self.sampled_negatives or 0, generator=self._generator)
+        self.last_class_set_size = int(class_set.numel())
         return sampled_softmax_loss(z, self.class_vectors, targets, class_set, temperature=1.0)
 
     @torch.no_grad()
@@ -180,7 +189,8 @@ class EBVHead(ClassifierHead):
             "bank_dim": self.bank_dim,
             "bank_sha256": self.bank_sha256,
             "temperature": self.temperature,
-            "bias": self.projection.bias is not None,
+            "projection": isinstance(self.projection, nn.Linear),
+            "bias": getattr(self.projection, "bias", None) is not None,
         }
 
     def extra_repr(self) -> str:

@@ -1,0 +1,54 @@
+"""``ebv-cl bench head`` on tiny sizes: record layout, constant EBV parameters, argument errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+import torch
+
+from ebv_cl.bench import head as bench
+
+
+def _args(*extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    return parser.parse_args(["--classes", "20,300", "--batch", "16", "--in-features", "16", "--dim", "8",
+                              "--sampled-negatives", "16", "--hard-negatives", "8", "--steps", "3",
+                              "--seconds", "0.2", "--warmup", "1", "--no-memory", "--threads", "1", *extra])
+
+
+def test_bench_head_records_every_method_and_class_count(capsys):
+    before = torch.get_num_threads()
+    try:
+        assert bench.main(_args("--json")) == 0
+    finally:
+        torch.set_num_threads(before)
+    result = json.loads(capsys.readouterr().out)
+    rows = {(r["method"], r["classes"]): r for r in result["results"]}
+    assert set(rows) == {(m, c) for m in ("fc", "ebv_full", "ebv_sampled") for c in (20, 300)}
+    assert rows[("fc", 300)]["trainable_params"] == 300 * 17
+    assert rows[("ebv_full", 20)]["trainable_params"] == rows[("ebv_sampled", 300)]["trainable_params"] == 16 * 8 + 8
+    assert rows[("ebv_sampled", 300)]["sampling_active"] and not rows[("ebv_sampled", 20)]["sampling_active"]
+    assert rows[("ebv_sampled", 300)]["classes_scored"] <= 16 + 8 + 16
+    assert rows[("fc", 20)]["optimizer_state_bytes"] == 2 * 20 * 17 * 4 + 2 * 4  # Adam: two moments + a step each
+    assert result["checks"]["ebv_full_params_constant"] and result["checks"]["ebv_sampled_params_constant"]
+    for r in result["results"]:
+        assert 0 < r["ms_min"] <= r["ms_per_step"] and r["peak_memory_bytes"] is None
+
+
+def test_memory_probe_reports_bytes():
+    cfg = {**vars(_args()), "threads": 1}
+    before = torch.get_num_threads()
+    try:
+        mem = bench.measure_memory("fc", cfg, 50, 64)
+    finally:
+        torch.set_num_threads(before)
+    assert mem is None or mem >= 0
+
+
+@pytest.mark.parametrize("text", ["", "1", "a,b", "100,-5"])
+def test_bad_class_list_is_rejected(text):
+    with pytest.raises(ValueError, match="--classes must"):
+        bench._parse_classes(text)
