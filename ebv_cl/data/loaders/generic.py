@@ -151,14 +151,16 @@ def load_image_folder(
            "source": source_fingerprint(p)}
 
     def build() -> dict[str, np.ndarray]:
+        arrays = None
         if splits is None and is_archive(p):
             try:
                 arrays = read_class_folders(p, splits=("train", "test"), mode=mode, size=size, dataset="image_folder")
-                return {k: np.array(v) if k == "classes" else v for k, v in arrays.items()}
             except DataRootError:
-                pass
-        arrays = read_class_folders(p, splits=splits, mode=mode, size=size, dataset="image_folder")
-        return {k: np.array(v) if k == "classes" else v for k, v in arrays.items()}
+                arrays = None
+        if arrays is None:
+            arrays = read_class_folders(p, splits=splits, mode=mode, size=size, dataset="image_folder")
+        renamed = {k.replace("val_", "test_", 1) if k.startswith("val_") else k: v for k, v in arrays.items()}
+        return {k: np.array(v) if k == "classes" else v for k, v in renamed.items()}
 
     arrays = cached_arrays(f"image_folder-{p.name}", key, build, use_cache=cache)
     classes = [str(c) for c in arrays["classes"]]
@@ -167,6 +169,6 @@ def load_image_folder(
         keep = tr if train else te
         images, labels = arrays["all_images"][keep], arrays["all_labels"][keep]
     else:
-        side = "train" if train else [k for k in arrays if k.endswith("_images") and k != "train_images"][0][:-7]
+        side = "train" if train else "test"
         images, labels = arrays[f"{side}_images"], arrays[f"{side}_labels"]
     return ArrayDataset(images, labels, classes=classes, name=p.name)
