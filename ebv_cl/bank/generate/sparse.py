@@ -10,14 +10,17 @@ power with p annealed 8 -> 64 0.113, hence the default.
 Sparsity: only the ``k`` partners of each vector with the largest ``|cos|`` (nearest neighbours over ``w`` and
 ``-w``) are repelled, and each vector moves away from its own list. The lists are recomputed exactly every
 ``refresh_every`` steps (``neighbours.top_pairs``, the one ``O(N^2 d)`` part, in blocks), which also gives the
-exact coherence used to keep the best bank. A step costs ``O(N k d)`` and memory is ``O(N (k + d))``, in row
-chunks, so N = 10^6, d = 512 fits one GPU. For ``n <= dense_below`` every pair is tracked with one dense
+exact coherence used to keep the best bank. A step is one SDDMM (the tracked cosines) and one SpMM (the
+forces) on a CSR pattern of ``N k`` pairs, about 4x faster than gathering partners: ``O(N k d)`` time and
+``O(N (k + d))`` memory, so N = 10^6, d = 512 fits one GPU. For ``n <= dense_below`` every pair is tracked with one dense
 product per step instead (cheaper than gathers at that size; the same objective, evaluated exactly).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import warnings
 
 import torch
 
@@ -40,8 +43,9 @@ class SparseConfig:
         momentum: Heavy-ball momentum.
         p_start: Power of the energy at the start.
         p_end: Power at the end of the budget.
+        norm_quantile: Gradients are scaled so rows at this quantile of the gradient norms move by ``lr``
+            (larger rows are clipped to the same move); 1.0 scales by the largest row.
         dense_below: Track every pair (dense products) when ``n`` is at most this.
-        chunk_floats: Floats of gathered neighbours per chunk (default 2^24 on CPU, 2^27 on CUDA).
     """
 
     k: int | None = None
@@ -52,7 +56,7 @@ class SparseConfig:
     p_start: float = 8.0
     p_end: float = 64.0
     dense_below: int = 2048
-    chunk_floats: int | None = None
+    norm_quantile: float = 1.0
 
 
 def _project(g: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -76,20 +80,37 @@ def _dense_gradient(w: torch.Tensor, p: float, scale: float, rows: int) -> tuple
     return grad, worst
 
 
-def _sparse_gradient(w: torch.Tensor, nbr: torch.Tensor, p: float, scale: float, rows: int) -> tuple[torch.Tensor, float]:
-    """Energy gradient over each row's tracked partners and the largest tracked ``|cos|``."""
+def _pattern(nbr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """CSR row pointers and sorted column indices of the tracked pairs (``k`` per row)."""
+    n, k = nbr.shape
+    crow = torch.arange(0, n * k + 1, k, device=nbr.device, dtype=torch.int64)
+    return crow, nbr.sort(dim=1).values.reshape(-1).contiguous()
+
+
+def _sparse_gradient(w: torch.Tensor, pattern: tuple[torch.Tensor, torch.Tensor], p: float,
+                     scale: float) -> tuple[torch.Tensor, float]:
+    """Energy gradient over each row's tracked partners and the largest tracked ``|cos|``.
+
+    The tracked cosines are one sampled dense-dense product (SDDMM) and the gradient one sparse-dense
+    product (SpMM), both on a CSR pattern with ``k`` entries per row: ``O(N k d)`` time, ``O(N k)`` memory.
+    """
+    crow, col = pattern
     n = w.shape[0]
-    grad = torch.empty_like(w)
-    worst = 0.0
-    for start in range(0, n, rows):
-        stop = min(n, start + rows)
-        partners = w[nbr[start:stop]]  # (b, k, d)
-        c = torch.bmm(partners, w[start:stop].unsqueeze(2)).squeeze(2)  # (b, k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        empty = torch.sparse_csr_tensor(crow, col, torch.zeros(col.numel(), dtype=w.dtype, device=w.device),
+                                        size=(n, n), check_invariants=False)
+        c = torch.sparse.sampled_addmm(empty, w, w.T, beta=0.0).values()
         a = c.abs()
-        worst = max(worst, float(a.max()))
+        worst = float(a.max())
         weights = torch.sign(c) * (a / scale).pow_(p - 1.0)
-        grad[start:stop] = torch.bmm(weights.unsqueeze(1), partners).squeeze(1)
-    return grad, worst
+        forces = torch.sparse_csr_tensor(crow, col, weights, size=(n, n), check_invariants=False)
+        return forces @ w, worst
+
+
+def _quantile(values: torch.Tensor, q: float) -> torch.Tensor:
+    k = max(1, int(round(q * values.numel())))
+    return values.kthvalue(k).values
 
 
 def _default_refresh(n: int, k: int) -> int:
@@ -125,11 +146,10 @@ def sparse_vectors(
     dense = n <= cfg.dense_below
     k = min(n - 1, cfg.k or 64)
     refresh_every = 1 if dense else (cfg.refresh_every or _default_refresh(n, k))
-    chunk_floats = cfg.chunk_floats or ((1 << 27) if w.device.type == "cuda" else (1 << 24))
-    rows = block_rows(n, device=w.device) if dense else max(1, chunk_floats // (k * dim))
+    rows = block_rows(n, device=w.device)
     tracker = Tracker(budget, progress=progress, desc=f"sparse n={n} d={dim}")
     momentum = torch.zeros_like(w)
-    nbr = None
+    pattern = None
     scale = 1.0
     refresh_seconds = 0.0
     refreshes = 0
@@ -146,6 +166,7 @@ def sparse_vectors(
                 if tracker.step % refresh_every == 0:
                     t0 = tracker.elapsed
                     values, nbr = top_pairs(w, k)
+                    pattern = _pattern(nbr)
                     refresh_seconds += tracker.elapsed - t0
                     refreshes += 1
                     tracker.record(float(values[:, 0].max()), w)
@@ -153,12 +174,14 @@ def sparse_vectors(
                     if tracker.should_stop():
                         break
                     scale = float(values[:, 0].max())
-                grad, worst = _sparse_gradient(w, nbr, p, scale, rows)
+                grad, worst = _sparse_gradient(w, pattern, p, scale)
             if dense and tracker.should_stop():
                 break
             scale = max(worst, 1e-12)
             grad = _project(grad, w)
-            grad /= grad.norm(dim=1).max().clamp_min(1e-12)
+            norms = grad.norm(dim=1)
+            ref = norms.max() if cfg.norm_quantile >= 1.0 else _quantile(norms, cfg.norm_quantile)
+            grad /= torch.maximum(norms, ref).clamp_min(1e-12).unsqueeze(1) if cfg.norm_quantile < 1.0 else ref.clamp_min(1e-12)
             momentum.mul_(cfg.momentum).add_(grad)
             lr = cfg.lr * cfg.lr_decay**frac
             w = torch.nn.functional.normalize(w - lr * momentum, dim=1)
