@@ -170,18 +170,16 @@ class EBVHead(ClassifierHead):
         if self.hard_negatives == 0:
             return targets.new_empty(0)
         vectors = self.class_vectors
-        positive = torch.zeros(self.num_classes, dtype=torch.bool, device=targets.device)
-        positive[targets] = True
+        classes = targets.unique()
         if self.hard_negative_mode == "scan":
             scores, idx = blocked_topk(z.detach(), vectors, _CANDIDATES, exclude=targets, block=self.search_block)
-            return hardest_candidates(idx, scores, positive, self.hard_negatives)
-        classes = targets.unique()
+            return hardest_candidates(idx, scores, classes, self.hard_negatives)
         missing = classes[self._neighbors[classes, 0] == -1]
         if missing.numel():
             scores, idx = blocked_topk(vectors[missing], vectors, _CANDIDATES, exclude=missing, block=self.search_block)
             self._neighbors[missing] = idx
             self._neighbor_scores[missing] = scores
-        return hardest_candidates(self._neighbors[classes], self._neighbor_scores[classes], positive, self.hard_negatives)
+        return hardest_candidates(self._neighbors[classes], self._neighbor_scores[classes], classes, self.hard_negatives)
 
     def _config(self) -> dict[str, Any]:
         return {

@@ -63,23 +63,21 @@ def hardest_candidates(indices: torch.Tensor, scores: torch.Tensor, exclude: tor
     Args:
         indices: int64 candidate classes of any shape (``-1`` = none).
         scores: Their scores, same shape.
-        exclude: A boolean mask over all classes; ``True`` classes are never returned (e.g. the positives).
+        exclude: int64 classes never returned (e.g. the positives).
         k: How many to return at most.
 
     Returns:
         Up to ``k`` distinct int64 class indices, best first.
     """
     idx, sc = indices.reshape(-1), scores.reshape(-1)
-    keep = idx >= 0
-    keep[keep.clone()] = ~exclude[idx[keep]]
+    keep = (idx >= 0) & ~torch.isin(idx, exclude)
     idx, sc = idx[keep], sc[keep]
     if idx.numel() == 0 or k <= 0:
         return idx[:0]
     uniq, inverse = idx.unique(return_inverse=True)
     best = torch.full(uniq.shape, float("-inf"), dtype=sc.dtype, device=sc.device)
     best = best.scatter_reduce(0, inverse, sc, reduce="amax")
-    top = best.topk(min(k, uniq.numel())).indices
-    return uniq[top]
+    return uniq[best.topk(min(k, uniq.numel())).indices]
 
 
 def sample_class_set(
@@ -91,6 +89,9 @@ def sample_class_set(
 ) -> torch.Tensor:
     """The sorted class set: every index in ``required`` plus ``num_random`` other classes drawn uniformly.
 
+    The draw costs ``O(num_random log num_random)`` (rejection sampling), not ``O(num_classes)``, unless the
+    draw takes more than a quarter of the free classes.
+
     Args:
         num_classes: N; classes are ``0 .. N-1``.
         required: int64 indices that must be in the set (``-1`` entries are ignored).
@@ -101,24 +102,22 @@ def sample_class_set(
         A sorted int64 tensor of distinct class indices on ``required``'s device.
     """
     device = required.device
-    mask = torch.zeros(num_classes, dtype=torch.bool, device=device)
-    mask[required[required >= 0]] = True
-    free = num_classes - int(mask.sum())
+    have = required[required >= 0].unique()
+    free = num_classes - have.numel()
     need = min(max(num_random, 0), free)
-    if need == free:
-        mask[:] = True
-    elif need > free // 4:
-        free_idx = (~mask).nonzero().squeeze(1)
+    if need > free // 4:
+        mask = torch.ones(num_classes, dtype=torch.bool, device=device)
+        mask[have] = False
+        free_idx = mask.nonzero().squeeze(1)
         pick = torch.randperm(free_idx.numel(), generator=generator)[:need].to(device)
-        mask[free_idx[pick]] = True
-    else:
-        while need > 0:
-            cand = torch.randint(num_classes, (2 * need,), generator=generator).to(device)
-            cand = cand[~mask[cand]].unique()
-            cand = cand[torch.randperm(cand.numel(), generator=generator)[:need].to(device)]
-            mask[cand] = True
-            need -= cand.numel()
-    return mask.nonzero().squeeze(1)
+        return torch.cat([have, free_idx[pick]]).sort().values
+    while need > 0:
+        cand = torch.randint(num_classes, (2 * need,), generator=generator).to(device).unique()
+        cand = cand[~torch.isin(cand, have)]
+        cand = cand[torch.randperm(cand.numel(), generator=generator)[:need].to(device)]
+        have = torch.cat([have, cand])
+        need -= cand.numel()
+    return have.sort().values
 
 
 def sampled_softmax_loss(
