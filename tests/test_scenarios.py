@@ -322,3 +322,53 @@ def test_preset_built_with_overrides():
     built = build_scenario({"preset": "split_digits", "class_order": "fixed"}, seed=0)
     assert built.original_labels == list(range(10)) and built.spec["preset"] == "split_digits"
     assert built.classes_per_experience == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
+
+
+# ---------------------------------------------------------------- FSCIL presets on generated stand-ins
+
+
+def _png_folders(base, n_classes, n_train, n_test):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(buf, format="PNG")
+    data = buf.getvalue()
+    for split, n in (("train", n_train), ("test", n_test)):
+        for c in range(n_classes):
+            folder = base / split / f"class{c:03d}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                (folder / f"{i}.png").write_bytes(data)
+
+
+@pytest.mark.parametrize(
+    "preset, n_classes, sessions",
+    [("miniimagenet_fscil", 100, [60] + [5] * 8), ("cub200_fscil", 200, [100] + [10] * 10)],
+)
+def test_fscil_presets_on_image_folder_stand_ins(tmp_path, monkeypatch, preset, n_classes, sessions):
+    monkeypatch.setenv("EBV_CL_CACHE", str(tmp_path / "cache"))
+    _png_folders(tmp_path / "data", n_classes, n_train=6, n_test=1)
+    built = build_scenario({"preset": preset, "dataset_options": {"path": str(tmp_path / "data"), "size": 4}},
+                           seed=0)
+    assert [len(g) for g in built.classes_per_experience] == sessions
+    assert built.original_labels == list(range(n_classes))  # the protocols use the fixed label order
+    assert built.train_sizes == [sessions[0] * 6] + [s * 5 for s in sessions[1:]]
+    assert built.input_shape == (3, 4, 4)
+
+
+def test_cifar100_fscil_preset_on_pickle_stand_in(tmp_path):
+    import pickle
+
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    for split, per_class in (("train", 6), ("test", 2)):
+        labels = [c for c in range(100) for _ in range(per_class)]
+        blob = {b"data": np.zeros((len(labels), 3072), np.uint8), b"fine_labels": labels, b"coarse_labels": labels}
+        (folder / split).write_bytes(pickle.dumps(blob))
+    meta = {b"fine_label_names": [f"c{i}".encode() for i in range(100)], b"coarse_label_names": []}
+    (folder / "meta").write_bytes(pickle.dumps(meta))
+    built = build_scenario({"preset": "cifar100_fscil"}, seed=0, root=tmp_path)
+    assert [len(g) for g in built.classes_per_experience] == [60] + [5] * 8
+    assert built.train_sizes == [360] + [25] * 8 and built.test_sizes == [120] + [10] * 8
