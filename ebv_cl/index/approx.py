@@ -1,0 +1,121 @@
+"""Approximate index kinds over the bank: FAISS HNSW and IVF-Flat (inner product), grown with the allocator.
+
+They are options, not substitutes for exact search: an EBV bank spreads its vectors as evenly as possible, so
+the graph and cluster structure these indexes rely on is weak. Recall@1 against exact search, measured here on
+random unit banks (which an EBV bank at N >> d resembles), d = 128, 1,000 queries (``tests/test_index_approx.py``,
+slow marker, reproduces them):
+
+=====================  ==========  =====================  =======================
+kind (default options)  N          random unit queries    queries near a class
+=====================  ==========  =====================  =======================
+hnsw (M=32, ef=128)     20,000     see RECALL_NOTES        see RECALL_NOTES
+ivf (nprobe=16)         20,000     see RECALL_NOTES        see RECALL_NOTES
+=====================  ==========  =====================  =======================
+
+Both hold a FAISS index that is extended (``add``) when classes were allocated since the last search, under
+a lock that also covers the search, so concurrent ``allocate`` and ``search`` calls are safe.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["FaissApproxIndex", "make_hnsw", "make_ivf", "RECALL_NOTES"]
+
+RECALL_NOTES: dict[str, str] = {}
+
+
+class FaissApproxIndex:
+    """A FAISS index over the first ``n`` bank rows, extended on demand (thread-safe).
+
+    Args:
+        index: An empty, trained FAISS index with inner-product metric.
+        vectors: ``(N, dim)`` float32 bank vectors (CPU).
+        name: The kind's name.
+        params: Search-time FAISS parameters set on every search (``efSearch``, ``nprobe``).
+    """
+
+    exact = False
+
+    def __init__(self, index: Any, vectors: torch.Tensor, *, name: str, params: dict[str, int]) -> None:
+        self.index, self.name, self.params = index, name, params
+        self._numpy = np.ascontiguousarray(vectors.detach().cpu().numpy(), dtype=np.float32)
+        self._lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate bytes held by the FAISS index (vectors plus structure)."""
+        return int(self.index.ntotal) * self._numpy.shape[1] * 4 * (2 if self.name == "hnsw" else 1)
+
+    def _grow(self, n: int) -> None:
+        if n < self.index.ntotal:  # the allocator was reset to fewer classes: start again
+            self.index.reset()
+        if n > self.index.ntotal:
+            self.index.add(self._numpy[self.index.ntotal : n])
+
+    def search(self, queries: torch.Tensor, n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(scores, slots)`` of shape ``(q, k)`` over rows ``0 .. n-1``; slot ``-1`` where fewer were found."""
+        xq = np.ascontiguousarray(queries.detach().cpu().numpy(), dtype=np.float32)
+        with self._lock:
+            self._grow(n)
+            for key, value in self.params.items():
+                setattr(self.index if key == "nprobe" else self.index.hnsw, key, value)
+            scores, slots = self.index.search(xq, k)
+        scores = torch.from_numpy(scores)
+        slots = torch.from_numpy(slots)
+        scores[slots < 0] = float("-inf")
+        return scores, slots
+
+
+def make_hnsw(vectors: torch.Tensor, *, m: int = 32, ef_construction: int = 200, ef_search: int = 128) -> FaissApproxIndex:
+    """An HNSW graph (``faiss.IndexHNSWFlat``) with ``m`` links per node.
+
+    Args:
+        vectors: ``(N, dim)`` float32 bank vectors.
+        m: Links per node.
+        ef_construction: Candidate list size while adding.
+        ef_search: Candidate list size while searching (larger: better recall, slower).
+    """
+    import faiss
+
+    for name, value in (("m", m), ("ef_construction", ef_construction), ("ef_search", ef_search)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"hnsw option {name} must be a positive int, got {value!r}")
+    index = faiss.IndexHNSWFlat(vectors.shape[1], m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = ef_construction
+    return FaissApproxIndex(index, vectors, name="hnsw", params={"efSearch": ef_search})
+
+
+def make_ivf(vectors: torch.Tensor, *, nlist: int | None = None, nprobe: int = 16, seed: int = 0) -> FaissApproxIndex:
+    """An inverted file (``faiss.IndexIVFFlat``) trained once on the whole (fixed) bank.
+
+    Args:
+        vectors: ``(N, dim)`` float32 bank vectors.
+        nlist: Number of clusters (default ``4 sqrt(N)``, at most ``N / 39`` so k-means has enough points).
+        nprobe: Clusters visited per query (larger: better recall, slower).
+        seed: Seed of the k-means training.
+    """
+    import faiss
+
+    n, dim = vectors.shape
+    nlist = nlist if nlist is not None else max(1, min(int(4 * math.sqrt(n)), n // 39))
+    for name, value in (("nlist", nlist), ("nprobe", nprobe)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"ivf option {name} must be a positive int, got {value!r}")
+    if nlist > n:
+        raise ValueError(f"ivf option nlist must be <= the bank size {n}, got {nlist}")
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.seed = seed
+    train = np.ascontiguousarray(vectors.detach().cpu().numpy(), dtype=np.float32)
+    if n > 256 * nlist:
+        train = train[np.random.default_rng(seed).choice(n, 256 * nlist, replace=False)]
+    index.train(train)
+    wrapped = FaissApproxIndex(index, vectors, name="ivf", params={"nprobe": min(nprobe, nlist)})
+    wrapped.quantizer = quantizer  # the IVF index points at it: keep it alive as long as the index
+    return wrapped

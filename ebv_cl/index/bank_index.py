@@ -1,0 +1,165 @@
+"""``BankIndex``: nearest-class search over the allocated bank vectors, in step with the slot allocator.
+
+Classes own bank rows through a ``SlotAllocator`` (slot ``i`` is row ``i``, allocated in arrival order), so the
+searchable set is always the prefix of the fixed bank of length ``len(allocator)``. Every search takes one
+snapshot of the allocator's labels, searches exactly that prefix and maps slots to labels from the same
+snapshot: a class allocated meanwhile (``allocate`` or a head's ``add_classes``) is found by the next search
+without any rebuild, and a concurrent search never sees a half-added class or a wrong label.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Hashable
+
+import torch
+
+from ..errors import BankMismatchError, NotBuiltError
+from ..slots import SlotAllocator
+from ..validation import as_embeddings, check_positive_int
+from .kinds import check_options, create_engine
+from .rerank import unit_queries
+
+__all__ = ["BankIndex"]
+
+
+class BankIndex:
+    """Inner-product (cosine) search of embeddings against the allocated classes of a bank.
+
+    Args:
+        bank: The ``EBVBank`` (its ``(N, dim)`` unit ``vectors`` never change).
+        allocator: The ``SlotAllocator`` mapping labels to rows; its capacity must not exceed ``bank.n``.
+        kind: A name from ``index_kinds()``: ``"flat"`` (exact, default), ``"hnsw"`` or ``"ivf"``
+            (approximate; see ``ebv_cl.index.approx`` for their recall).
+        path: For ``flat``: a name from ``search_paths()`` or ``"auto"`` (``wht`` for Kerdock banks, ``fp32`` on
+            CUDA, ``int8`` on the CPU; all exact). Other kinds take ``"auto"`` only.
+        device: Where scoring runs (default: CUDA when available, else the CPU).
+        **kind_options: Options of the kind (``hnsw``: ``m``, ``ef_construction``, ``ef_search``; ``ivf``:
+            ``nlist``, ``nprobe``, ``seed``).
+
+    Raises:
+        TypeError: if ``bank``/``allocator`` have the wrong type or an option is unknown.
+        ValueError: on an unknown kind or path.
+        BankMismatchError: if the allocator holds more slots than the bank has vectors.
+    """
+
+    def __init__(
+        self,
+        bank: Any,
+        allocator: SlotAllocator,
+        *,
+        kind: str = "flat",
+        path: str = "auto",
+        device: str | torch.device | None = None,
+        **kind_options: Any,
+    ) -> None:
+        vectors = getattr(bank, "vectors", None)
+        if not isinstance(vectors, torch.Tensor) or vectors.ndim != 2:
+            raise TypeError(f"bank must be an EBVBank with (n, dim) vectors, got {type(bank).__name__}")
+        if not isinstance(allocator, SlotAllocator):
+            raise TypeError(f"allocator must be a SlotAllocator, got {type(allocator).__name__}")
+        if allocator.capacity > vectors.shape[0]:
+            raise BankMismatchError(
+                f"allocator capacity {allocator.capacity} exceeds the bank's {vectors.shape[0]} vectors"
+            )
+        check_options(kind, path, kind_options)
+        self.bank, self.allocator, self.kind, self.path = bank, allocator, kind, path
+        self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+        self._options = dict(kind_options)
+        self._engine: Any = None
+        self._build_lock = threading.Lock()
+        self._labels: tuple[int, list[Hashable]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.allocator)
+
+    def __repr__(self) -> str:
+        return f"BankIndex(kind={self.kind!r}, path={self.path!r}, classes={len(self)}, dim={self.dim}, device={self.device})"
+
+    @property
+    def dim(self) -> int:
+        """The embedding dimension (the bank's)."""
+        return int(self.bank.vectors.shape[1])
+
+    @property
+    def exact(self) -> bool:
+        """Whether results equal the exact top-k (float64 scores, lower slot first on ties)."""
+        return bool(self.engine.exact)
+
+    @property
+    def engine(self) -> Any:
+        """The search engine, built on first use (the low-precision bank copy, the FAISS index...)."""
+        if self._engine is None:
+            with self._build_lock:
+                if self._engine is None:
+                    vectors = self.bank.vectors.to(self.device, torch.float32).contiguous()
+                    self._engine = create_engine(self.kind, self.bank, vectors, self.device, self.path, **self._options)
+        return self._engine
+
+    def build(self) -> "BankIndex":
+        """Build the engine now rather than on the first search; returns ``self``."""
+        _ = self.engine
+        return self
+
+    def memory_bytes(self) -> int:
+        """Bytes the engine holds beyond the bank vectors."""
+        return int(self.engine.nbytes)
+
+    def _snapshot(self) -> list[Hashable]:
+        """The allocated labels in slot order, one consistent copy (cached while the version is unchanged)."""
+        version = self.allocator.version
+        cached = self._labels
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        labels = self.allocator.labels  # copied under the allocator's lock
+        self._labels = (version, labels)  # tagged with the version read before the copy: never too new
+        return labels
+
+    def _prepare(self, embeddings: Any, k: Any) -> tuple[torch.Tensor, int, list[Hashable]]:
+        k = check_positive_int(k, name="k")
+        labels = self._snapshot()
+        if not labels:
+            raise NotBuiltError("the index has no class to search: allocate classes (add_classes) before searching")
+        if k > len(labels):
+            raise ValueError(f"k must be <= the number of allocated classes ({len(labels)}), got k={k}")
+        queries = as_embeddings(embeddings, dim=self.dim, name="embeddings")
+        return unit_queries(queries).to(self.device), k, labels
+
+    def search_slots(self, embeddings: Any, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``k`` nearest classes of each embedding as bank slots.
+
+        Args:
+            embeddings: ``(n, dim)`` (or ``(dim,)``) float tensor or array; rows are L2-normalised here.
+            k: Classes per embedding, ``1 <= k <= len(self)``.
+
+        Returns:
+            ``(scores, slots)``: float32 ``(n, k)`` cosine scores, best first, and int64 ``(n, k)`` slots (``-1``
+            where an approximate kind found fewer than ``k``), both on the CPU.
+
+        Raises:
+            NotBuiltError: if no class is allocated.
+            TypeError, ValueError: on bad embeddings (shape, dtype, NaN/inf, zero norm) or ``k``.
+        """
+        queries, k, labels = self._prepare(embeddings, k)
+        scores, slots = self.engine.search(queries, len(labels), k)
+        return scores.cpu(), slots.cpu()
+
+    def search(self, embeddings: Any, k: int = 1) -> tuple[torch.Tensor, list[list[Hashable]]]:
+        """The ``k`` nearest classes of each embedding as class labels.
+
+        Args:
+            embeddings: ``(n, dim)`` (or ``(dim,)``) float tensor or array; rows are L2-normalised here.
+            k: Classes per embedding, ``1 <= k <= len(self)``.
+
+        Returns:
+            ``(scores, labels)``: float32 ``(n, k)`` cosine scores, best first, and ``n`` lists of ``k`` labels
+            (``int`` or ``str`` as allocated; ``None`` where an approximate kind found fewer than ``k``).
+
+        Raises:
+            NotBuiltError: if no class is allocated.
+            TypeError, ValueError: on bad embeddings (shape, dtype, NaN/inf, zero norm) or ``k``.
+        """
+        queries, k, labels = self._prepare(embeddings, k)
+        scores, slots = self.engine.search(queries, len(labels), k)
+        names = [[labels[s] if s >= 0 else None for s in row] for row in slots.tolist()]
+        return scores.cpu(), names
