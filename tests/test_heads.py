@@ -192,3 +192,19 @@ def test_optimizer_keeps_working_across_add_classes(name):
     for p in head.parameters():
         if p.requires_grad:
             assert opt.state[p]["exp_avg"].shape == p.shape
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_deepcopy_and_pickle_keep_classes_and_outputs(name):
+    import copy
+    import pickle
+
+    head = _make(name).eval()
+    head.add_classes([3, "x"])
+    x = _batch()
+    _feed(head, x, [3, "x", 3, "x", 3, "x"])
+    for clone in (copy.deepcopy(head), pickle.loads(pickle.dumps(head))):
+        assert clone.classes == [3, "x"]
+        torch.testing.assert_close(clone(x), head(x))
+        clone.add_classes([9])
+        assert head.classes == [3, "x"]

@@ -248,5 +248,19 @@ class ClassifierHead(nn.Module):
             self.set_extra_state(state_dict[key])
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
 
+    # ------------------------------------------------------------------------------ pickling and deepcopy
+    def __getstate__(self) -> dict[str, Any]:
+        # SlotAllocator holds a lock, which cannot be pickled or deep-copied (Avalanche deep-copies models).
+        state = dict(self.__dict__)
+        state["slots"] = self.slots.state_dict()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        slots_state = state.pop("slots")
+        super().__setstate__(state)
+        self.slots = SlotAllocator(slots_state["capacity"])
+        self.slots.load_state_dict(slots_state)
+
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, num_classes={self.num_classes}"
