@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 
 from ebv_cl.continual.scenarios import (
     PRESETS,
@@ -372,3 +373,29 @@ def test_cifar100_fscil_preset_on_pickle_stand_in(tmp_path):
     built = build_scenario({"preset": "cifar100_fscil"}, seed=0, root=tmp_path)
     assert [len(g) for g in built.classes_per_experience] == [60] + [5] * 8
     assert built.train_sizes == [360] + [25] * 8 and built.test_sizes == [120] + [10] * 8
+
+
+# ---------------------------------------------------------------- properties and import hygiene
+
+@settings(max_examples=60, deadline=None)
+@given(n_classes=st.integers(1, 40), data=st.data())
+def test_partition_never_drops_a_class(n_classes, data):
+    n_exp = data.draw(st.integers(1, n_classes))
+    leftover = data.draw(st.sampled_from(["first", "last"]))
+    order = data.draw(st.permutations(list(range(n_classes))))
+    groups = partition_classes(order, n_exp, leftover=leftover)
+    assert [c for g in groups for c in g] == list(order) and len(groups) == n_exp
+    sizes = [len(g) for g in groups]
+    big = 0 if leftover == "first" else -1
+    assert sizes[big] == n_classes // n_exp + n_classes % n_exp
+    assert all(s == n_classes // n_exp for i, s in enumerate(sizes) if i != (big % n_exp))
+
+
+def test_importing_scenarios_does_not_import_avalanche():
+    import subprocess
+    import sys
+
+    code = ("import sys, ebv_cl.continual, ebv_cl.continual.scenarios as s; "
+            "s.validate_scenario_spec({'preset': 'split_digits'}); print('avalanche' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
