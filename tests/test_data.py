@@ -235,6 +235,15 @@ def test_cifar10_jpeg_folder_and_archive(tmp_path, form):
     assert np.array_equal(again.images, tr.images)
 
 
+def test_unwritable_cache_warns_and_still_loads(tmp_path, monkeypatch):
+    _cifar10_folder(tmp_path / "root" / "cifar10-jpg")
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    monkeypatch.setenv("EBV_CL_CACHE", str(tmp_path / "blocked"))
+    with pytest.warns(RuntimeWarning, match="could not write the dataset cache"):
+        ds = load_dataset("cifar10", root=tmp_path / "root")
+    assert len(ds) == 9
+
+
 def test_cifar10_missing_says_layout(tmp_path):
     with pytest.raises(DataRootError, match=r"expected \{train,test\}/<class>/\*\.jpg.*cifar10-jpg\.tar\.gz"):
         load_dataset("cifar10", root=tmp_path)

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -58,6 +59,15 @@ def cached_arrays(
     if (entry / "_done").is_file():
         return {p.stem: np.load(p) for p in sorted(entry.glob("*.npy"))}
     arrays = build()
+    try:
+        _store(entry, key, arrays)
+    except OSError as err:  # a read-only or full cache must not stop loading; say so
+        warnings.warn(f"could not write the dataset cache {str(entry)!r} ({err}); set EBV_CL_CACHE to a writable "
+                      "folder to avoid decoding again next time", RuntimeWarning, stacklevel=2)
+    return arrays
+
+
+def _store(entry: Path, key: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
     try:
@@ -68,8 +78,9 @@ def cached_arrays(
         try:
             os.rename(tmp, entry)
         except OSError:  # another process finished the same entry first
+            if not (entry / "_done").is_file():
+                raise
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return arrays
