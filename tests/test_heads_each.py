@@ -198,7 +198,8 @@ def test_hadamard_logits_dense_and_fast_paths_agree_with_the_formula():
     assert small.dim == 8 and small._dense_rows.numel() == 64
     small.add_classes(range(5))
     z = torch.nn.functional.normalize(small.projection(x), dim=1).detach().double().numpy()
-    np.testing.assert_allclose(small(x).detach().numpy(), 10.0 * z @ (scipy.linalg.hadamard(8)[:5] / math.sqrt(8)).T, rtol=1e-5)
+    rows = scipy.linalg.hadamard(8)[:5] / math.sqrt(8)
+    np.testing.assert_allclose(small(x).detach().numpy(), 10.0 * z @ rows.T, rtol=1e-5)
 
 
 def test_hadamard_dim_errors_and_bank_capacity():

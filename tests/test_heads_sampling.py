@@ -46,7 +46,9 @@ def test_hardest_candidates_ranks_distinct_non_excluded_classes():
     assert hardest_candidates(idx, sc, exclude, 10).tolist() == [3, 5, 7]
 
 
-@pytest.mark.parametrize("n,required,extra", [(100, [3, 3, 50, -1], 10), (100, [1, 2], 60), (20, [0], 50), (1000, [], 0)])
+@pytest.mark.parametrize(
+    "n,required,extra", [(100, [3, 3, 50, -1], 10), (100, [1, 2], 60), (20, [0], 50), (1000, [], 0)]
+)
 def test_sample_class_set_contains_required_and_the_right_count(n, required, extra):
     g = torch.Generator().manual_seed(0)
     s = sample_class_set(n, torch.tensor(required, dtype=torch.int64), extra, generator=g)

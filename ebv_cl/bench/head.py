@@ -98,8 +98,9 @@ def _build(method: str, cfg: dict[str, Any], bank, classes: int):
     head.add_classes(range(classes))
     head = head.to(cfg["device"])
     params = [p for p in head.parameters() if p.requires_grad] or [torch.nn.Parameter(torch.zeros(0))]
-    opt = torch.optim.Adam(params, lr=1e-3) if cfg["optimizer"] == "adam" else torch.optim.SGD(params, lr=0.1, momentum=0.9)
-    return head, opt
+    if cfg["optimizer"] == "adam":
+        return head, torch.optim.Adam(params, lr=1e-3)
+    return head, torch.optim.SGD(params, lr=0.1, momentum=0.9)
 
 
 def _step(head, opt, x, y) -> float:
@@ -210,7 +211,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for rec in records:
             mem = None if args.no_memory else _memory_subprocess(rec["method"], cfg, classes, capacity)
             rec["peak_memory_bytes"] = mem
-            rec["memory_method"] = None if mem is None else ("cuda_max_allocated" if args.device.startswith("cuda") else "rss_vmhwm_delta")
+            how = "cuda_max_allocated" if args.device.startswith("cuda") else "rss_vmhwm_delta"
+            rec["memory_method"] = None if mem is None else how
         results.extend(records)
     return {"benchmark": "head", "config": cfg, "results": results, "checks": _checks(results, counts)}
 
@@ -223,7 +225,8 @@ def _checks(results: list[dict[str, Any]], counts: list[int]) -> dict[str, Any]:
         tag = "median" if stat == "ms_per_step" else "min"
         out[f"ebv_full_over_fc_at_min_classes_{tag}"] = by[("ebv_full", lo)][stat] / by[("fc", lo)][stat]
         out[f"ebv_sampled_max_over_min_classes_{tag}"] = by[("ebv_sampled", hi)][stat] / by[("ebv_sampled", lo)][stat]
-    out["ebv_full_over_fc_at_min_classes_mac_ratio"] = by[("ebv_full", lo)]["mmac_per_step"] / by[("fc", lo)]["mmac_per_step"]
+    macs = by[("ebv_full", lo)]["mmac_per_step"] / by[("fc", lo)]["mmac_per_step"]
+    out["ebv_full_over_fc_at_min_classes_mac_ratio"] = macs
     for m in ("ebv_full", "ebv_sampled"):
         out[f"{m}_params_constant"] = len({by[(m, c)]["trainable_params"] for c in counts}) == 1
     return out
@@ -238,11 +241,13 @@ def _table(result: dict[str, Any]) -> str:
         lines.append(
             f"{r['classes']:>8} {r['method']:<12} {r['ms_per_step']:>9.2f} {r['ms_min']:>8.2f} "
             f"{r['ms_p25']:>8.2f}-{r['ms_p75']:<8.2f} {r['first_step_ms']:>8.1f} {r['classes_scored']:>7} "
-            f"{r['mmac_per_step']:>8.1f} {r['trainable_params']:>10,} {r['optimizer_state_bytes'] / 2**20:>7.2f} {mem:>8}"
+            f"{r['mmac_per_step']:>8.1f} {r['trainable_params']:>10,} "
+            f"{r['optimizer_state_bytes'] / 2**20:>7.2f} {mem:>8}"
         )
     c = result["checks"]
     lines.append(f"EBV full / FC at the fewest classes: {c['ebv_full_over_fc_at_min_classes_median']:.3f}x median, "
-                 f"{c['ebv_full_over_fc_at_min_classes_min']:.3f}x min ({c['ebv_full_over_fc_at_min_classes_mac_ratio']:.3f}x MACs)")
+                 f"{c['ebv_full_over_fc_at_min_classes_min']:.3f}x min "
+                 f"({c['ebv_full_over_fc_at_min_classes_mac_ratio']:.3f}x MACs)")
     lines.append(f"EBV sampled most / fewest classes: {c['ebv_sampled_max_over_min_classes_median']:.3f}x median, "
                  f"{c['ebv_sampled_max_over_min_classes_min']:.3f}x min; "
                  f"params constant: full {c['ebv_full_params_constant']}, sampled {c['ebv_sampled_params_constant']}")

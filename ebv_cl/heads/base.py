@@ -124,7 +124,9 @@ class ClassifierHead(nn.Module):
     # -------------------------------------------------------------------------------------------- prediction
     def _check_features(self, features: Any) -> torch.Tensor:
         if not isinstance(features, torch.Tensor):
-            raise TypeError(f"features must be a torch.Tensor of shape (B, {self.in_features}), got {type(features).__name__}")
+            raise TypeError(
+                f"features must be a torch.Tensor of shape (B, {self.in_features}), got {type(features).__name__}"
+            )
         if features.ndim != 2 or features.shape[1] != self.in_features:
             raise ValueError(
                 f"features must have shape (B, {self.in_features}), got {tuple(features.shape)}"
@@ -170,7 +172,8 @@ class ClassifierHead(nn.Module):
         return nn.functional.cross_entropy(self(features), targets)
 
     def _check_targets(self, target: Any, batch: int) -> torch.Tensor:
-        if not isinstance(target, torch.Tensor) or target.dtype not in (torch.int64, torch.int32) or target.shape != (batch,):
+        ok = isinstance(target, torch.Tensor) and target.dtype in (torch.int64, torch.int32)
+        if not ok or target.shape != (batch,):
             got = f"{tuple(target.shape)} {target.dtype}" if isinstance(target, torch.Tensor) else type(target).__name__
             raise ValueError(f"target_columns must be an int64 tensor of shape ({batch},), got {got}")
         return target.long()
@@ -225,7 +228,9 @@ class ClassifierHead(nn.Module):
 
     def set_extra_state(self, state: Any) -> None:
         if not isinstance(state, dict) or state.get("format") != _EXTRA_FORMAT or "labels" not in state:
-            raise BankMismatchError(f"{type(self).__name__} extra state is malformed or of another format: {state!r:.200}")
+            raise BankMismatchError(
+                f"{type(self).__name__} extra state is malformed or of another format: {state!r:.200}"
+            )
         mine, theirs = self._config(), state.get("config", {})
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
         if diff:
@@ -241,12 +246,12 @@ class ClassifierHead(nn.Module):
         if self.num_classes > before:
             self._grow(before, self.num_classes)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):  # type: ignore[override]
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
         key = prefix + "_extra_state"
         if key in state_dict:
             # Resize first, so the parameter copies below find tensors of the saved shapes.
             self.set_extra_state(state_dict[key])
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------------------ pickling and deepcopy
     def __getstate__(self) -> dict[str, Any]:

@@ -179,7 +179,8 @@ class EBVHead(ClassifierHead):
             scores, idx = blocked_topk(vectors[missing], vectors, _CANDIDATES, exclude=missing, block=self.search_block)
             self._neighbors[missing] = idx
             self._neighbor_scores[missing] = scores
-        return hardest_candidates(self._neighbors[classes], self._neighbor_scores[classes], classes, self.hard_negatives)
+        idx, scores = self._neighbors[classes], self._neighbor_scores[classes]
+        return hardest_candidates(idx, scores, classes, self.hard_negatives)
 
     def _config(self) -> dict[str, Any]:
         return {
