@@ -3,14 +3,17 @@
 For every class count, the same backbone features (``--batch`` x ``--in-features``, requiring grad as they
 would inside a network) and targets feed three heads built through ``create_head``: ``fc``, ``ebv`` with the
 full softmax and ``ebv`` with the sampled softmax. A step is ``zero_grad + training_loss + backward +
-optimizer.step``. The methods are timed round-robin (one step of each per round) so that load from other
-processes hits them alike; the median and quartiles per method are reported. Also reported: trainable head
-parameters, optimizer-state bytes, and peak memory: on CPU the peak RSS increase of a fresh subprocess that
-builds the head and runs a few steps (Linux ``VmHWM`` after resetting it through ``/proc/self/clear_refs``,
-measured from after the features and bank exist, so the bank is not counted), on CUDA
-``torch.cuda.max_memory_allocated`` above the memory in use before the head was built. The bank is random
-unit vectors: its quality does not change the step time. The first sampled step also fills the per-class
-hard-negative cache (``hard_negative_mode="bank"``); its time is reported as ``first_step_ms``.
+optimizer.step``. The methods are timed round-robin so that load from other processes hits them alike: five
+rounds, each running a short burst of steps per method whose first step is not timed (it runs with the
+caches the previous method left); the median, minimum and quartiles per method are reported, with the
+matrix-product multiply-adds (MMAC) per step for comparison.
+
+Also reported: trainable head parameters, optimizer-state bytes, and peak memory: on CPU the peak RSS increase
+of a fresh subprocess that builds the head and runs a few steps (Linux ``VmHWM`` after resetting it through
+``/proc/self/clear_refs``, measured from after the features and bank exist, so the bank is not counted), on
+CUDA ``torch.cuda.max_memory_allocated`` above the memory in use before the head was built. The bank is
+random unit vectors: its quality does not change the step time. The first sampled step also fills the
+per-class hard-negative cache (``hard_negative_mode="bank"``); its time is reported as ``first_step_ms``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import torch
 __all__ = ["add_arguments", "main", "measure_memory", "run"]
 
 _METHODS = ("fc", "ebv_full", "ebv_sampled")
+_ROUNDS = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -167,12 +171,16 @@ def _time_methods(cfg, bank, classes, args) -> list[dict[str, Any]]:
     for _ in range(args.warmup):
         for m in _METHODS:
             _step(*built[m], x, y)
-    slowest = max(_step(*built[m], x, y) for m in _METHODS)
-    rounds = max(3, min(args.steps, int(args.seconds * 1e3 / max(slowest, 1e-3))))
+    # Rounds of short bursts, one burst per method: load from other processes hits every method alike, and
+    # the first step of a burst (caches still holding the previous method's tensors) is not timed.
+    estimate = {m: max(_step(*built[m], x, y), 1e-3) for m in _METHODS}
+    rounds = _ROUNDS
     times: dict[str, list[float]] = {m: [] for m in _METHODS}
     for _ in range(rounds):
         for m in _METHODS:
-            times[m].append(_step(*built[m], x, y))
+            burst = max(1, min(args.steps // rounds, int(args.seconds * 1e3 / rounds / estimate[m])))
+            _step(*built[m], x, y)
+            times[m].extend(_step(*built[m], x, y) for _ in range(burst))
     records = []
     for m in _METHODS:
         head, opt = built[m]
