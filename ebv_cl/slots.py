@@ -47,6 +47,17 @@ class SlotAllocator:
     def __repr__(self) -> str:
         return f"SlotAllocator(capacity={self.capacity}, allocated={len(self)})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A lock can be neither pickled nor deep-copied (Avalanche deep-copies models): drop it, rebuild it.
+        with self._lock:
+            state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
     @property
     def labels(self) -> list[Hashable]:
         """The allocated labels in slot order (a copy)."""

@@ -114,3 +114,15 @@ def test_every_label_maps_to_one_slot_and_back(batches):
                 seen.append(label)
     assert alloc.labels == seen
     assert sorted(alloc.slot_of(label) for label in seen) == list(range(len(seen)))
+
+
+def test_allocator_pickles_and_deep_copies_independently():
+    import copy
+    import pickle
+
+    alloc = SlotAllocator(5)
+    alloc.allocate(["a", 2])
+    for clone in (copy.deepcopy(alloc), pickle.loads(pickle.dumps(alloc))):
+        assert clone.labels == ["a", 2]
+        clone.allocate(["new"])
+        assert len(clone) == 3 and len(alloc) == 2
