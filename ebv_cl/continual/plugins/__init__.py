@@ -1,0 +1,39 @@
+"""Thin Avalanche plugins that connect ebv-cl heads to Avalanche 0.6 strategies.
+
+Each plugin calls the heads' plain functions from one or two callbacks:
+
+- ``ClassAllocationPlugin``: add each experience's classes to the head before model/optimizer adaptation.
+- ``NCMMeansPlugin``: recompute the ``ncm`` head's class means from the experience data and replay buffer.
+- ``TauCalibrationPlugin``: hold out training data per class and choose ``tau_norm``'s tau on it.
+- ``DERLogitsPlugin``: neutralise DER's stored logits of classes that did not exist when they were stored.
+- ``KeepModelPlugin``: keep the caller's model object when GDumb restarts from a copy.
+- ``HeadLoss``: the criterion that calls ``head.training_loss`` (EBV's sampled softmax).
+- ``SeenClassNCM``: iCaRL's nearest-mean classifier restricted to classes it has exemplars of.
+"""
+
+from __future__ import annotations
+
+from .allocation import ClassAllocationPlugin, experience_classes
+from .buffers import replay_buffers
+from .der_logits import DERLogitsPlugin
+from .features import collect_features
+from .head_loss import HeadLoss
+from .icarl_ncm import SeenClassNCM
+from .model_identity import KeepModelPlugin
+from .ncm_means import NCMMeansPlugin, refresh_means
+from .tau_calibration import TauCalibrationPlugin, holdout_indices
+
+__all__ = [
+    "ClassAllocationPlugin",
+    "DERLogitsPlugin",
+    "HeadLoss",
+    "KeepModelPlugin",
+    "NCMMeansPlugin",
+    "SeenClassNCM",
+    "TauCalibrationPlugin",
+    "collect_features",
+    "experience_classes",
+    "holdout_indices",
+    "refresh_means",
+    "replay_buffers",
+]

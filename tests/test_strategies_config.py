@@ -1,0 +1,151 @@
+"""Strategy settings: names, combinations, strict option validation and the held-out split (no training)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ebv_cl.continual.strategies.names import (
+    METHOD_NAMES,
+    check_combination,
+    head_names,
+    parse_strategy_name,
+    resolve_strategy_name,
+)
+from ebv_cl.continual.strategies.spec import METHOD_OPTIONS, StrategySpec
+from ebv_cl.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("ebv+der", ("ebv", "der")),
+        ("fc", ("fc", None)),
+        ("tau_norm+replay", ("tau_norm", "replay")),
+        ({"head": "ebv", "method": "lwf"}, ("ebv", "lwf")),
+        ({"head": "ncm"}, ("ncm", None)),
+    ],
+)
+def test_parse_strategy_name(name, expected):
+    assert parse_strategy_name(name) == expected
+
+
+@pytest.mark.parametrize(
+    "name,match",
+    [
+        ("ebv+", "must be 'head' or 'head\\+method'"),
+        ("a+b+c", "must be 'head' or 'head\\+method'"),
+        ("svm+der", "unknown head 'svm'; expected one of: .*ebv"),
+        ("ebv+ewc", "unknown method 'ewc'; expected one of: naive, replay, der, lwf, icarl, gdumb"),
+        ({"head": "ebv", "methd": "der"}, "unknown strategy key\\(s\\) \\['methd'\\]"),
+        ({"method": "der"}, "needs a 'head'"),
+        (3, "must be a name like 'ebv\\+der'"),
+        ("ncm+icarl", "'ncm\\+icarl' is not supported: iCaRL"),
+    ],
+)
+def test_parse_strategy_name_errors(name, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_strategy_name(name)
+
+
+@pytest.mark.parametrize("buffer_size,method", [(0, "naive"), (200, "replay")])
+def test_short_names_default_to_replay_with_a_buffer(buffer_size, method):
+    assert resolve_strategy_name("ebv", buffer_size=buffer_size) == ("ebv", method)
+    assert resolve_strategy_name("fc+der", buffer_size=buffer_size) == ("fc", "der")
+
+
+def test_every_head_and_method_is_checked():
+    assert set(head_names()) == {"ebv", "fc", "ncm", "tau_norm", "hadamard", "angular"}
+    rejected = []
+    for h in head_names():
+        for m in METHOD_NAMES:
+            try:
+                check_combination(h, m)
+            except ConfigError:
+                rejected.append((h, m))
+    assert sorted(rejected) == [("ncm", "icarl"), ("tau_norm", "gdumb"), ("tau_norm", "icarl")]
+
+
+def test_method_registry_matches_the_names():
+    pytest.importorskip("avalanche")
+    from ebv_cl.continual.strategies import list_methods
+
+    assert sorted(METHOD_NAMES) == list_methods() == sorted(METHOD_OPTIONS)
+
+
+def test_spec_fills_defaults_and_round_trips():
+    spec = StrategySpec(head="ebv", method="der", n_classes_total=10, buffer_size=50,
+                        method_options={"alpha": 0.3}, head_options={"temperature": 0.1})
+    assert spec.method_options == {"alpha": 0.3, "beta": 0.5, "batch_size_mem": None}
+    d = spec.to_dict()
+    assert d["name"] == "ebv+der" and d["head_options"] == {"temperature": 0.1}
+    again = StrategySpec(**{k: v for k, v in d.items() if k != "name"})
+    assert again == spec
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"method_options": {"alpha": 1, "gamma": 2}}, r"unknown option\(s\) \['gamma'\] for method 'der'; valid options: alpha, batch_size_mem, beta"),
+        ({"head_options": {"temprature": 1}}, r"unknown option\(s\) \['temprature'\] for head 'ebv'; valid options: .*temperature"),
+        ({"buffer_size": 0}, "method 'der' keeps a replay memory: buffer_size must be >= 1"),
+        ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, adam, got 'rmsprop'"),
+        ({"lr": 0}, "lr must be > 0.0, got 0.0"),
+        ({"epochs": 1.5}, "epochs must be an int, got 1.5"),
+        ({"batch_size": True}, "batch_size must be an int, got True"),
+        ({"method_options": {"beta": -1}}, "beta of method 'der' must be >= 0.0, got -1.0"),
+        ({"n_classes_total": 0}, "n_classes_total must be >= 1, got 0"),
+    ],
+)
+def test_spec_rejects_bad_settings(kwargs, match):
+    args = {"head": "ebv", "method": "der", "n_classes_total": 10, "buffer_size": 20, **kwargs}
+    with pytest.raises(ConfigError, match=match):
+        StrategySpec(**args)
+
+
+@pytest.mark.parametrize(
+    "method,options,match",
+    [
+        ("replay", {"storage": "fifo"}, "storage of method 'replay' must be one of class_balanced, reservoir"),
+        ("lwf", {"temperature": 0}, "temperature of method 'lwf' must be > 0.0"),
+        ("icarl", {"fixed_memory": "yes"}, "fixed_memory of method 'icarl' must be true or false"),
+        ("naive", {"alpha": 1}, r"unknown option\(s\) \['alpha'\] for method 'naive'; valid options: none"),
+    ],
+)
+def test_method_option_values_are_checked(method, options, match):
+    with pytest.raises(ConfigError, match=match):
+        StrategySpec(head="fc", method=method, n_classes_total=4, buffer_size=8, method_options=options)
+
+
+def test_tau_norm_plugin_options_are_head_options():
+    spec = StrategySpec(head="tau_norm", method="replay", n_classes_total=4, buffer_size=8,
+                        head_options={"holdout_fraction": 0.2, "bias": True})
+    assert spec.head_kwargs() == {"bias": True}
+    assert spec.plugin_options() == {"holdout_fraction": 0.2, "holdout_max_per_class": 50, "taus": None}
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) \['holdout_fraction'\] for head 'fc'"):
+        StrategySpec(head="fc", method="replay", n_classes_total=4, buffer_size=8,
+                     head_options={"holdout_fraction": 0.2})
+
+
+@pytest.mark.parametrize(
+    "counts,fraction,cap,held",
+    [
+        ({0: 10, 1: 20}, 0.1, 50, {0: 1, 1: 2}),
+        ({0: 10, 1: 20}, 0.5, 3, {0: 3, 1: 3}),
+        ({0: 1, 1: 2}, 0.9, 50, {1: 1}),  # at least one sample of every class is left to train on
+        ({5: 7}, 0.3, 50, {5: 3}),
+    ],
+)
+def test_holdout_indices_split_per_class(counts, fraction, cap, held):
+    pytest.importorskip("avalanche")
+    from ebv_cl.continual.plugins import holdout_indices
+
+    targets = [c for c, n in counts.items() for _ in range(n)]
+    gen = torch.Generator().manual_seed(0)
+    train, out = holdout_indices(targets, fraction=fraction, max_per_class=cap, generator=gen)
+    assert {c: len(v) for c, v in out.items()} == held
+    all_held = sorted(i for v in out.values() for i in v)
+    assert sorted(train + all_held) == list(range(len(targets)))
+    assert all(targets[i] == c for c, v in out.items() for i in v)
+    again = holdout_indices(targets, fraction=fraction, max_per_class=cap, generator=torch.Generator().manual_seed(0))
+    assert again == (train, out)
