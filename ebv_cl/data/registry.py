@@ -51,6 +51,7 @@ def load_dataset(
         a ``LongTensor``.
 
     Raises:
+        TypeError: if ``train`` is not a bool.
         ValueError: on an unknown dataset name (the message lists the valid ones).
         ConfigError: on an unknown option or a bad ``normalize`` value.
         DataRootError: if the root is missing or lacks the expected files (the message says which).
