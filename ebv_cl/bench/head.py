@@ -3,9 +3,9 @@
 For every class count, the same backbone features (``--batch`` x ``--in-features``, requiring grad as they
 would inside a network) and targets feed three heads built through ``create_head``: ``fc``, ``ebv`` with the
 full softmax and ``ebv`` with the sampled softmax. A step is ``zero_grad + training_loss + backward +
-optimizer.step``. The methods are timed round-robin so that load from other processes hits them alike: five
-rounds, each running a short burst of steps per method whose first step is not timed (it runs with the
-caches the previous method left); the median, minimum and quartiles per method are reported, with the
+optimizer.step``. The methods are timed round-robin so that load from other processes hits them alike:
+many rounds, each running a short burst of steps per method whose first step is not timed when the method is
+fast (it runs with the caches the previous method left); the median, minimum and quartiles per method are reported, with the
 matrix-product multiply-adds (MMAC) per step for comparison.
 
 Also reported: trainable head parameters, optimizer-state bytes, and peak memory: on CPU the peak RSS increase
@@ -31,7 +31,7 @@ import torch
 __all__ = ["add_arguments", "main", "measure_memory", "run"]
 
 _METHODS = ("fc", "ebv_full", "ebv_sampled")
-_ROUNDS = 5
+_SLOW_MS = 50.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hard-negative-mode", choices=("bank", "scan"), default="bank")
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     parser.add_argument("--steps", type=int, default=100, help="timed steps per method and class count (at most)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="time budget per method and class count")
+    parser.add_argument("--seconds", type=float, default=10.0, help="time budget per method and class count")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -171,16 +171,19 @@ def _time_methods(cfg, bank, classes, args) -> list[dict[str, Any]]:
     for _ in range(args.warmup):
         for m in _METHODS:
             _step(*built[m], x, y)
-    # Rounds of short bursts, one burst per method: load from other processes hits every method alike, and
-    # the first step of a burst (caches still holding the previous method's tensors) is not timed.
+    # Many rounds of short bursts, one burst per method, so that load from other processes hits every method
+    # alike. A fast method's burst starts with an untimed step (the caches still hold the previous method's
+    # tensors) and times three; a slow method (over 50 ms, where caches do not matter) times one step.
     estimate = {m: max(_step(*built[m], x, y), 1e-3) for m in _METHODS}
-    rounds = _ROUNDS
+    burst = {m: 3 if estimate[m] < _SLOW_MS else 1 for m in _METHODS}
+    round_ms = sum(estimate[m] * (burst[m] + (burst[m] > 1)) for m in _METHODS)
+    rounds = max(3, min(args.steps // 3, int(args.seconds * 1e3 * len(_METHODS) / round_ms)))
     times: dict[str, list[float]] = {m: [] for m in _METHODS}
     for _ in range(rounds):
         for m in _METHODS:
-            burst = max(1, min(args.steps // rounds, int(args.seconds * 1e3 / rounds / estimate[m])))
-            _step(*built[m], x, y)
-            times[m].extend(_step(*built[m], x, y) for _ in range(burst))
+            if burst[m] > 1:
+                _step(*built[m], x, y)
+            times[m].extend(_step(*built[m], x, y) for _ in range(burst[m]))
     records = []
     for m in _METHODS:
         head, opt = built[m]

@@ -10,6 +10,7 @@ Heads that grow a ``Parameter`` when classes arrive (``fc``, ``tau_norm``, ``ang
 one; an optimizer built earlier still holds the old tensor. Pass ``optimizer=`` to ``add_classes`` to swap the
 new tensor into the optimizer (its per-parameter state is kept for the old rows and zero for the new rows),
 or rebuild the optimizer. Heads with a fixed set of parameters (``ebv``, ``hadamard``, ``ncm``) never do this.
+``load_state_dict`` may grow such parameters too: build the optimizer after loading.
 """
 
 from __future__ import annotations
