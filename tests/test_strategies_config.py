@@ -149,3 +149,16 @@ def test_holdout_indices_split_per_class(counts, fraction, cap, held):
     assert all(targets[i] == c for c, v in out.items() for i in v)
     again = holdout_indices(targets, fraction=fraction, max_per_class=cap, generator=torch.Generator().manual_seed(0))
     assert again == (train, out)
+
+
+@pytest.mark.parametrize("buffer_size,method", [(0, "naive"), (8, "replay")])
+def test_build_strategy_resolves_a_short_name(buffer_size, method):
+    pytest.importorskip("avalanche")
+    from ebv_cl.continual.strategies import build_strategy
+    from ebv_cl.models import create_backbone
+
+    backbone = create_backbone("mlp", input_shape=(1, 8, 8), hidden_sizes=(16,))
+    strategy, _ = build_strategy(head="fc", method=None, backbone=backbone, n_classes_total=4,
+                                 buffer_size=buffer_size)
+    has_replay = any(type(p).__name__ == "ReplayPlugin" for p in strategy.plugins)
+    assert has_replay == (method == "replay")

@@ -28,6 +28,7 @@ from ...heads import create_head
 from ..plugins import ClassAllocationPlugin, HeadLoss, NCMMeansPlugin, TauCalibrationPlugin
 from .methods import METHODS, MethodParts
 from .model import HeadedModel
+from .names import resolve_strategy_name
 from .spec import StrategySpec
 
 __all__ = ["build_strategy", "build_from_spec", "silent_evaluator", "seed_everything"]
@@ -136,7 +137,7 @@ def build_from_spec(
 def build_strategy(
     *,
     head: str,
-    method: str,
+    method: str | None,
     backbone: nn.Module,
     n_classes_total: int,
     bank: EBVBank | None = None,
@@ -157,12 +158,16 @@ def build_strategy(
 ) -> tuple[Any, nn.Module]:
     """Build ``head`` under ``method`` as an Avalanche strategy; see ``StrategySpec`` for the settings.
 
+    ``method=None`` (a short strategy name) means ``replay`` when ``buffer_size > 0``, else ``naive``.
+
     Returns:
         ``(strategy, model)``, as ``build_from_spec``.
 
     Raises:
         ConfigError: on an unknown head, method or option, an invalid value or a rejected pair.
     """
+    if method is None:
+        head, method = resolve_strategy_name(head, buffer_size=buffer_size)
     spec = StrategySpec(
         head=head, method=method, n_classes_total=n_classes_total,
         head_options=dict(head_options or {}), method_options=dict(method_options or {}),

@@ -95,7 +95,12 @@ def _replay(parts: MethodParts) -> SupervisedTemplate:
 
 @METHODS.register("der")
 def _der(parts: MethodParts) -> SupervisedTemplate:
-    """Avalanche's DER++ (``alpha``: logit MSE, ``beta``: replayed CE) with padded stored logits."""
+    """Avalanche's DER++ (``alpha``: logit MSE, ``beta``: replayed CE) with padded stored logits.
+
+    Batches that replay use DER's own loss (cross-entropy on the class-id logits plus the two replay terms),
+    not the head's ``training_loss``; the head's loss is used only before the buffer can fill a replay batch.
+    For ``ncm`` the logits DER sees are raw cosines (no temperature), so its cross-entropy is a weak signal.
+    """
     spec, opts = parts.spec, parts.spec.method_options
     mem_batch = opts["batch_size_mem"] or min(spec.batch_size, spec.buffer_size)
     return DER(

@@ -140,7 +140,7 @@ def predict_logits(model_or_strategy: Any, x: torch.Tensor) -> torch.Tensor:
     was_training = model.training
     model.eval()
     try:
-        device = next(model.parameters()).device
-        return model(x.to(device))
+        param = next(model.parameters(), None)
+        return model(x if param is None else x.to(param.device))
     finally:
         model.train(was_training)
