@@ -90,7 +90,7 @@ def test_sampled_head_loss_equals_full_loss_when_the_sample_covers_all_classes()
     torch.testing.assert_close(covering.training_loss(x, t), full)
 
 
-@pytest.mark.parametrize("mode", ["bank", "scan"])
+@pytest.mark.parametrize("mode", ["bank", "scan", "index"])
 def test_sampled_head_loss_matches_an_oracle_over_its_class_set(mode):
     head = _head(mode)
     x, t = torch.randn(16, 6, generator=torch.Generator().manual_seed(1)), torch.randint(300, (16,))
@@ -107,6 +107,8 @@ def test_sampled_head_loss_matches_an_oracle_over_its_class_set(mode):
         else:
             scores[torch.arange(16), t] = float("-inf")
         cand_s, cand_i = scores.topk(8, dim=1)
+        if mode == "index":  # the index returns the 9 nearest of each embedding, positives are dropped later
+            cand_s, cand_i = (z @ v.T).topk(9, dim=1)
         hard = hardest_candidates(cand_i, cand_s, t, 6)
     g = torch.Generator()
     g.set_state(state)

@@ -256,9 +256,11 @@ class ClassifierHead(nn.Module):
 
     # ------------------------------------------------------------------------------ pickling and deepcopy
     def __getstate__(self) -> dict[str, Any]:
-        # SlotAllocator holds a lock, which cannot be pickled or deep-copied (Avalanche deep-copies models).
+        # Copies get their own allocator (Avalanche deep-copies models); the copy must not share it.
         state = dict(self.__dict__)
         state["slots"] = self.slots.state_dict()
+        if "_index" in state:
+            state["_index"] = None  # a search index holds locks and caches: rebuilt on first use
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

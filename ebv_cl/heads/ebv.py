@@ -14,8 +14,9 @@ classes, shared by the whole batch. Hard negatives are ranked by cosine among ca
 from the bank itself (``hard_negative_mode="bank"``: the bank vectors nearest to each positive's vector, found
 once per class by an exact blocked search and cached, so a step costs nothing extra once every class was
 seen; with a fixed bank these are the classes an embedding near its target is most confused with), or from
-an exact blocked search with the current embeddings every step (``"scan"``: ``B x N x d`` without gradient,
-exact but linear in N). The per-step cost of the sampled loss is ``B x (B + hard + sampled) x d``.
+an exact search with the current embeddings every step (``"scan"``: a float32 blocked search, ``B x N x d``
+without gradient, linear in N; ``"index"``: the same exact top-k through ``ebv_cl.index.BankIndex``, whose
+certified low-precision path is faster on the CPU). The per-step cost of the sampled loss is ``B x (B + hard + sampled) x d``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from .sampling import blocked_topk, hardest_candidates, sample_class_set, sample
 
 __all__ = ["EBVHead"]
 
-_HARD_MODES = ("bank", "scan")
+_HARD_MODES = ("bank", "scan", "index")
 _CANDIDATES = 8  # hard-negative candidates kept per class ("bank") or per sample ("scan")
 _NORM_EPS = 1e-12
 
@@ -53,7 +54,8 @@ class EBVHead(ClassifierHead):
             among the candidates (8 per positive class or per sample, see ``hard_negative_mode``).
         hard_negative_mode: ``"bank"``: candidates are the 8 bank vectors nearest to each positive's vector
             (exact blocked search once per class, cached); ``"scan"``: the 8 top-scoring classes of each
-            embedding, by an exact blocked search every step.
+            embedding, by an exact blocked search every step; ``"index"``: as ``"scan"`` through a
+            ``BankIndex`` (exact ``flat`` kind) built on first use.
         seed: Seed of the head's own generator for the random sample (the global RNG is not touched).
         search_block: Bank rows scored at once by the hard-negative search.
         check_finite: Check inputs for NaN/inf on every call.
@@ -100,6 +102,8 @@ class EBVHead(ClassifierHead):
         self.search_block = int(search_block)
         self.bank_dim = bank.dim
         self.bank_sha256 = bank.sha256()
+        self._bank = bank
+        self._index: Any = None
         if not projection and self.in_features != bank.dim:
             raise ValueError(f"projection=False needs in_features == bank.dim ({bank.dim}), got {self.in_features}")
         self.projection = nn.Linear(self.in_features, bank.dim, bias=bias) if projection else nn.Identity()
@@ -174,6 +178,10 @@ class EBVHead(ClassifierHead):
         if self.hard_negative_mode == "scan":
             scores, idx = blocked_topk(z.detach(), vectors, _CANDIDATES, exclude=targets, block=self.search_block)
             return hardest_candidates(idx, scores, classes, self.hard_negatives)
+        if self.hard_negative_mode == "index":
+            k = min(_CANDIDATES + 1, self.num_classes)  # + 1: the positive itself is usually the nearest
+            scores, idx = self._bank_index(z.device).search_slots(z.detach(), k)
+            return hardest_candidates(idx.to(z.device), scores.to(z.device), classes, self.hard_negatives)
         missing = classes[self._neighbors[classes, 0] == -1]
         if missing.numel():
             scores, idx = blocked_topk(vectors[missing], vectors, _CANDIDATES, exclude=missing, block=self.search_block)
@@ -181,6 +189,14 @@ class EBVHead(ClassifierHead):
             self._neighbor_scores[missing] = scores
         idx, scores = self._neighbors[classes], self._neighbor_scores[classes]
         return hardest_candidates(idx, scores, classes, self.hard_negatives)
+
+    def _bank_index(self, device: torch.device) -> Any:
+        from ..index import BankIndex  # only this mode needs the index (and FAISS)
+
+        index = self._index
+        if index is None or index.allocator is not self.slots or index.device != device:
+            index = self._index = BankIndex(self._bank, self.slots, kind="flat", device=device)
+        return index
 
     def _config(self) -> dict[str, Any]:
         return {
