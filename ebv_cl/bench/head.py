@@ -5,8 +5,8 @@ would inside a network) and targets feed three heads built through ``create_head
 full softmax and ``ebv`` with the sampled softmax. A step is ``zero_grad + training_loss + backward +
 optimizer.step``. The methods are timed round-robin so that load from other processes hits them alike:
 many rounds, each running a short burst of steps per method whose first step is not timed when the method is
-fast (it runs with the caches the previous method left); the median, minimum and quartiles per method are reported, with the
-matrix-product multiply-adds (MMAC) per step for comparison.
+fast (it runs with the caches the previous method left); the median, minimum and quartiles per method are
+reported, with the matrix-product multiply-adds (MMAC) per step for comparison.
 
 Also reported: trainable head parameters, optimizer-state bytes, and peak memory: on CPU the peak RSS increase
 of a fresh subprocess that builds the head and runs a few steps (Linux ``VmHWM`` after resetting it through
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "--in-features must equal --dim)")
     parser.add_argument("--sampled-negatives", type=int, default=128, help="uniform negatives per sampled step")
     parser.add_argument("--hard-negatives", type=int, default=128, help="hardest negative classes per sampled step")
-    parser.add_argument("--hard-negative-mode", choices=("bank", "scan"), default="bank")
+    parser.add_argument("--hard-negative-mode", choices=("bank", "scan", "index"), default="bank")
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     parser.add_argument("--steps", type=int, default=100, help="timed steps per method and class count (at most)")
     parser.add_argument("--seconds", type=float, default=10.0, help="time budget per method and class count")
