@@ -20,13 +20,18 @@ def block_rows(n: int, *, device: torch.device, scores_per_block: int | None = N
     return max(1, min(n, scores_per_block // max(n, 1)))
 
 
-def top_pairs(vectors: torch.Tensor, k: int, *, block: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def top_pairs(
+    vectors: torch.Tensor, k: int, *, block: int | None = None, dtype: torch.dtype | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` partners of each row with the largest ``|cos|`` (the row itself excluded).
 
     Args:
         vectors: ``(n, d)`` unit rows on any device.
         k: Partners per row, ``1 <= k <= n - 1``.
         block: Rows per block (default from ``block_rows``).
+        dtype: Dtype of the products (default: that of ``vectors``). ``torch.bfloat16`` is about twice as fast
+            where the hardware has it; the ranking is then approximate (cosines off by ~4e-3) and the values
+            are returned in that precision, so use it for candidates, not for the reported coherence.
 
     Returns:
         ``(values, indices)``: ``(n, k)`` float ``|cos|`` in decreasing order and ``(n, k)`` int64 row indices.
@@ -37,13 +42,13 @@ def top_pairs(vectors: torch.Tensor, k: int, *, block: int | None = None) -> tup
     block = block or block_rows(n, device=vectors.device)
     values = torch.empty(n, k, dtype=vectors.dtype, device=vectors.device)
     indices = torch.empty(n, k, dtype=torch.int64, device=vectors.device)
+    work = vectors if dtype is None else vectors.to(dtype)
     for start in range(0, n, block):
         stop = min(n, start + block)
-        scores = (vectors[start:stop] @ vectors.T).abs_()
-        rows = torch.arange(stop - start, device=vectors.device)
-        scores[rows, rows + start] = -1.0
+        scores = (work[start:stop] @ work.T).abs_()
+        scores[:, start:stop].fill_diagonal_(-1.0)  # the rows themselves
         v, i = scores.topk(k, dim=1)
-        values[start:stop] = v
+        values[start:stop] = v.to(values.dtype)
         indices[start:stop] = i
     return values, indices
 
