@@ -5,6 +5,11 @@ searchable set is always the prefix of the fixed bank of length ``len(allocator)
 snapshot of the allocator's labels, searches exactly that prefix and maps slots to labels from the same
 snapshot: a class allocated meanwhile (``allocate`` or a head's ``add_classes``) is found by the next search
 without any rebuild, and a concurrent search never sees a half-added class or a wrong label.
+
+Threads: the exact paths use torch's intra-op threads (``torch.set_num_threads``), FAISS its own OpenMP
+runtime (``faiss.omp_set_num_threads``). Both default to one thread per core; on a small machine shared with
+other processes, one thread each was faster for every method (``ebv-cl bench search --threads 1``), and
+several Python threads searching at once should each use one.
 """
 
 from __future__ import annotations
