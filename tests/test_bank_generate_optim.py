@@ -74,7 +74,7 @@ def test_time_budget_and_default_budget() -> None:
 @pytest.mark.parametrize(
     "n, dim, expected",
     [(5, 8, "orthogonal"), (8, 8, "orthogonal"), (9, 8, "simplex"), (2112, 64, "kerdock"), (1000, 64, "kerdock"),
-     (70, 64, "sparse"), (3000, 64, "sparse"), (1000, 128, "sparse"), (33024, 256, "kerdock")],
+     (70, 64, "sparse"), (150, 64, "sparse"), (300, 64, "kerdock"), (3000, 64, "sparse"), (1000, 128, "sparse"), (33024, 256, "kerdock")],
 )
 def test_auto_choice(n: int, dim: int, expected: str) -> None:
     assert choose_method(n, dim) == expected

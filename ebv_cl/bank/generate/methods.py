@@ -7,9 +7,11 @@ the exact constructions ``orthogonal``, ``simplex`` and ``kerdock``, and ``auto`
 1. ``orthogonal`` when ``n <= dim`` (coherence 0);
 2. ``simplex`` when ``n == dim + 1`` (coherence 1/dim, the Welch bound);
 3. ``kerdock`` when ``dim`` is a power of 4, ``n <= dim^2/2 + dim`` and its coherence ``1/sqrt(dim)`` is at
-   most ``KERDOCK_BOUND_RATIO`` times the Welch/Levenstein bound (below that many vectors the optimiser does
-   better than the fixed ``1/sqrt(dim)``);
-4. ``sparse`` otherwise.
+   most ``KERDOCK_BOUND_RATIO`` (1.18) times the Welch/Levenstein bound. Below that many vectors the optimiser
+   does better than the fixed ``1/sqrt(dim)``: measured at d = 64 with 30 s of ``sparse``, 0.106 / 0.122 /
+   0.138 at N = 150 / 200 / 300 against Kerdock's 0.125 (bound ratios 1.32 / 1.21 / 1.13);
+4. ``sparse`` otherwise. ``allpairs`` is never chosen: below 2048 vectors ``sparse`` tracks every pair too,
+   with the same cost per step, and measured lower coherence (N = 1000, d = 128, 20 s: 0.119 against 0.262).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .sparse import sparse_vectors
 
 __all__ = ["GenerationResult", "GENERATORS", "KERDOCK_BOUND_RATIO", "choose_method", "generate_vectors", "method_names"]
 
-KERDOCK_BOUND_RATIO = 1.3
+KERDOCK_BOUND_RATIO = 1.18
 
 
 @dataclass

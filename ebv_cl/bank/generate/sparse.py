@@ -205,6 +205,9 @@ def sparse_vectors(
         refreshes=refreshes,
         seconds_per_refresh=round(refresh_seconds / refreshes, 6) if refreshes else None,
         refresh_seconds=round(refresh_seconds, 4),
+        seconds_per_step_without_refresh=(
+            round((tracker.elapsed - refresh_seconds) / tracker.step, 6) if tracker.step else None
+        ),
         lr=cfg.lr,
         momentum=cfg.momentum,
     )
