@@ -257,3 +257,23 @@ def test_ncm_means_cover_every_seen_class_with_replay(bench, bank):
         strategy.train(exp)
     head = find_headed_model(model).head
     assert bool((head.counts > 0).all()) and head.counts.tolist()[2:] == [24.0, 24.0]
+
+
+@pytest.mark.parametrize("head", ["fc", "ebv", "ncm", "tau_norm"])
+def test_trained_model_state_dict_round_trips(head, bench, bank):
+    strategy, model = make_strategy(head, "replay", bank)
+    for exp in bench.train_stream:
+        strategy.train(exp)
+    _, fresh = make_strategy(head, "replay", bank)
+    fresh.load_state_dict(model.state_dict())
+    x, _ = stacked(bench.test_stream[1].dataset)
+    assert torch.equal(predict_logits(fresh, x), predict_logits(model, x))
+
+
+def test_replay_with_a_reservoir_buffer(bench, bank):
+    strategy, _ = make_strategy("ebv", "replay", bank, method_options={"storage": "reservoir"})
+    for exp in bench.train_stream:
+        strategy.train(exp)
+    replay = next(p for p in strategy.plugins if type(p).__name__ == "ReplayPlugin")
+    assert type(replay.storage_policy).__name__ == "ReservoirSamplingBuffer"
+    assert len(replay.storage_policy.buffer) == 16
