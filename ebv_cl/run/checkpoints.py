@@ -1,8 +1,10 @@
 """Checkpoints of a running strategy, written after every finished experience, for ``ebv-cl run --resume``.
 
 A checkpoint holds the whole strategy object (model with its head slots and buffers, optimizer, plugins with
-their replay buffers, DER logits, LwF teacher, iCaRL exemplars and class means), serialised with ``dill``
-through ``torch.save`` like Avalanche's own ``save_checkpoint``, plus the runner's progress: the index of the
+their replay buffers, DER logits, LwF teacher, iCaRL exemplars and class means), serialised through
+``torch.save`` with the standard pickle (about 50 times faster than ``dill`` on a strategy) and, only when
+something in it is not picklable that way (a lambda in a plugin), with ``dill`` as Avalanche's own
+``save_checkpoint`` does; loading reads either. Plus the runner's progress: the index of the
 next experience, the correct counts so far, the trainable head sizes, the wall time spent and the states of
 every random generator. The write is atomic (temporary file, fsync, rename): a kill at any moment leaves the
 previous checkpoint or the new one, never a torn file. Attributes that only live during one ``train`` call
@@ -12,6 +14,7 @@ previous checkpoint or the new one, never a torn file. Attributes that only live
 from __future__ import annotations
 
 import copy
+import pickle
 import re
 import types
 from pathlib import Path
@@ -74,8 +77,12 @@ def save_checkpoint(path: str | Path, *, strategy: Any, state: dict[str, Any]) -
         The path written.
     """
     payload = {"format": FORMAT, "state": state, "strategy": _without_transients(strategy)}
-    module = _pickle_module()
-    return atomic_write(path, lambda f: torch.save(payload, f, pickle_module=module))
+    try:
+        return atomic_write(path, lambda f: torch.save(payload, f, pickle_module=pickle))
+    except (pickle.PicklingError, AttributeError, TypeError):
+        # a lambda or local class somewhere in a plugin: dill pickles it by value (slower, so only then)
+        module = _pickle_module()
+        return atomic_write(path, lambda f: torch.save(payload, f, pickle_module=module))
 
 
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device | None = None) -> dict[str, Any] | None:

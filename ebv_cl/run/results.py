@@ -3,8 +3,9 @@
 ``results.json`` is ``{"format": 1, "name", "config_sha256", "scenario", "runs": [...]}`` with one record per
 strategy and seed (keys ``strategy``, ``head``, ``method``, ``seed``, ``accuracy_matrix``, ``seen_accuracy``,
 ``avg_incremental_accuracy``, ``final_accuracy``, ``forgetting``, ``class_accuracy``, ``trainable_head_params``,
-``wall_time_s``, ...; accuracies are fractions in [0, 1], ``null`` where undefined). Every write is atomic and
-happens as soon as a run finishes, so a crash loses only the run in progress. ``results.md`` holds the
+``wall_time_s``, ...; accuracies are fractions in [0, 1], ``null`` where undefined). Every write is atomic;
+``results.json`` and ``results.md`` are rewritten as soon as a run finishes, so a crash loses only the run in
+progress, and ``accuracy.png`` (slower to draw) once every seed of a strategy has finished. ``results.md`` holds the
 comparison table (mean and sample standard deviation over seeds, in percent) and ``accuracy.png`` the
 accuracy on seen classes after each experience, one line per strategy (mean over seeds).
 """
@@ -105,7 +106,7 @@ def plot_accuracy(runs: Sequence[dict[str, Any]], *, title: str | None = None) -
     ax.legend(fontsize="small")
     if title:
         ax.set_title(title)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.92)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
@@ -166,14 +167,14 @@ class ResultsFolder:
         """Whether the record of ``strategy`` under ``seed`` is already written."""
         return any(r["strategy"] == strategy and r["seed"] == seed for r in self.runs)
 
-    def add(self, record: dict[str, Any]) -> None:
-        """Append one finished run and rewrite every results file atomically."""
+    def add(self, record: dict[str, Any], *, plot: bool = True) -> None:
+        """Append one finished run and rewrite the results files atomically (the plot only if ``plot``)."""
         self.runs = [r for r in self.runs if not (r["strategy"] == record["strategy"] and r["seed"] == record["seed"])]
         self.runs.append(record)
-        self.write()
+        self.write(plot=plot)
 
-    def write(self) -> None:
-        """Rewrite ``results.json``, ``results.md`` and ``accuracy.png`` from the runs so far."""
+    def write(self, *, plot: bool = True) -> None:
+        """Rewrite ``results.json``, ``results.md`` and (if ``plot``) ``accuracy.png`` from the runs so far."""
         payload = {
             "format": FORMAT,
             "name": self.name,
@@ -184,4 +185,5 @@ class ResultsFolder:
         atomic_write_json(self.results_json, payload)
         if self.runs:
             atomic_write_text(self.path / "results.md", comparison_table(self.runs, title=self.name))
-            atomic_write_bytes(self.path / "accuracy.png", plot_accuracy(self.runs, title=self.name))
+            if plot:
+                atomic_write_bytes(self.path / "accuracy.png", plot_accuracy(self.runs, title=self.name))

@@ -272,6 +272,6 @@ def _run_all(config: RunConfig, folder: ResultsFolder, runner: _Runner, *, resum
                 log(f"[{s.label} seed {seed}] already finished, skipped")
                 continue
             record = runner.run_one(s, seed, resume=resume)
-            folder.add(record)
+            folder.add(record, plot=seed == config.seeds[-1])
             remove_checkpoint(checkpoint_path(folder.checkpoint_dir, strategy=s.label, seed=seed))
     folder.write()
