@@ -204,18 +204,22 @@ def _time_methods(cfg, bank, classes, args) -> list[dict[str, Any]]:
             "classes": classes, "method": m, "ms_per_step": q[1], "ms_min": min(times[m]), "ms_p25": q[0],
             "ms_p75": q[2], "steps": len(times[m]), "first_step_ms": first[m],
             "trainable_params": head.trainable_head_params(), "optimizer_state_bytes": _optimizer_bytes(opt),
-            "sampling_active": sampled, "classes_scored": scored, "mmac_per_step": _macs(m, cfg, scored) / 1e6,
+            "sampling_active": sampled, "classes_scored": scored, "mmac_per_step": _macs(m, cfg, scored, classes if sampled else 0) / 1e6,
         })
     return records
 
 
-def _macs(method: str, cfg: dict[str, Any], scored: int) -> float:
-    """Multiply-adds of the matrix products of one step (forward, and backward to weights and features)."""
+def _macs(method: str, cfg: dict[str, Any], scored: int, searched: int = 0) -> float:
+    """Multiply-adds of the matrix products of one step (forward, and backward to weights and features).
+
+    ``searched`` classes are scored without gradient per step by the ``scan``/``index`` hard-negative search.
+    """
     b, i, d = cfg["batch"], cfg["in_features"], cfg["dim"]
     if method == "fc":
         return 3.0 * b * i * scored
     projection = 0.0 if cfg["no_projection"] else 3.0 * b * i * d  # forward, grad to weight, grad to features
-    return projection + 2.0 * b * d * scored  # logits forward and grad to the embedding (the bank is fixed)
+    mining = float(b * d * searched) if cfg["hard_negative_mode"] in ("scan", "index") else 0.0
+    return projection + 2.0 * b * d * scored + mining  # logits forward, grad to the embedding (fixed bank)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
