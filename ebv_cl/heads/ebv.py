@@ -127,7 +127,7 @@ class EBVHead(ClassifierHead):
         # normalize(z) / temperature with one (B, 1) factor: cheaper than normalize then dividing (B, C) logits.
         z = self.projection(x)
         norm = torch.linalg.vector_norm(z, dim=1, keepdim=True).clamp_min(_NORM_EPS)
-        return z * (1.0 / self.temperature) / norm
+        return z * (1.0 / (norm * self.temperature))
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         return self._scaled_embed(x) @ self.class_vectors.T
