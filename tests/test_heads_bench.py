@@ -57,10 +57,12 @@ def test_bad_class_list_is_rejected(text):
 def test_methods_subset_and_unknown_method(capsys):
     before = torch.get_num_threads()
     try:
-        assert bench.main(_args("--methods", "ebv_sampled")) == 0
+        assert bench.main(_args("--methods", "ebv_sampled", "--clock", "cpu")) == 0
     finally:
         torch.set_num_threads(before)
     out = capsys.readouterr().out
     assert "ebv_sampled_params_constant: True" in out and " fc " not in out
     with pytest.raises(ValueError, match="--methods must be a comma-separated subset of fc,ebv_full,ebv_sampled"):
         bench._parse_methods("fc,svm")
+    with pytest.raises(ValueError, match="--clock cpu needs --device cpu and --threads 1"):
+        bench.run(_args("--clock", "cpu", "--threads", "2"))
