@@ -277,3 +277,16 @@ def test_replay_with_a_reservoir_buffer(bench, bank):
     replay = next(p for p in strategy.plugins if type(p).__name__ == "ReplayPlugin")
     assert type(replay.storage_policy).__name__ == "ReservoirSamplingBuffer"
     assert len(replay.storage_policy.buffer) == 16
+
+
+def test_outputs_stay_finite_for_a_class_the_head_cannot_score_yet():
+    from ebv_cl.continual.strategies import PAD_LOGIT
+    from ebv_cl.heads import create_head
+
+    model = HeadedModel(torch.nn.Identity(), create_head("ncm", 3), num_outputs=3).eval()
+    model.head.add_classes([0, 1])
+    model.head.update_means(torch.eye(3)[:1], [0])  # class 1 has no mean: the head says -inf
+    out = model(torch.eye(3))
+    assert bool(torch.isfinite(out).all())
+    assert bool((out[:, 1] == PAD_LOGIT).all()) and bool((out[:, 2] == PAD_LOGIT).all())
+    assert out.argmax(1).tolist() == [0, 0, 0]

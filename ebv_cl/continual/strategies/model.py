@@ -85,7 +85,8 @@ class HeadedModel(nn.Module):
         if self.num_outputs is None:
             return logits
         out = logits.new_full((logits.shape[0], self.num_outputs), self.pad_value)
-        return out.index_copy(1, self.class_ids(logits.device), logits)
+        # A head may give -inf to a class it cannot score yet (ncm without a mean): keep outputs finite.
+        return out.index_copy(1, self.class_ids(logits.device), logits.clamp_min(self.pad_value))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of inputs ``x``: ``(B, num_outputs)`` by class id, or ``(B, num_classes)`` by column."""
