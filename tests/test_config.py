@@ -66,6 +66,8 @@ def test_defaults_and_types():
     assert c.lr == 1.0 and isinstance(c.lr, float)
     assert c.seeds == [3, 4] and c.epochs == 1 and c.bank.method == "auto"
     assert c.strategies[0].head == "fc" and c.strategies[0].method == "naive" and c.strategies[0].label == "fc+naive"
+    short = config_from_dict(_base(strategies=["fc"], buffer_size=0), validate=False).strategies[0]
+    assert short.label == "fc+naive"  # a short name without memory is plain fine-tuning
 
 
 @pytest.mark.parametrize(
@@ -73,7 +75,8 @@ def test_defaults_and_types():
     [
         ("fc+der", ("fc", "der", "fc+der")),
         ({"head": "ebv", "method": "der", "name": "mine"}, ("ebv", "der", "mine")),
-        ({"head": "ebv"}, ("ebv", "naive", "ebv+naive")),
+        ({"head": "ebv"}, ("ebv", "replay", "ebv+replay")),  # short: replay since buffer_size > 0
+        ("ebv", ("ebv", "replay", "ebv+replay")),
     ],
 )
 def test_strategy_forms(entry, expected):

@@ -10,7 +10,8 @@ A config file is one YAML mapping with these top-level keys (all optional except
                                     # The keys themselves belong to ebv_cl.continual.scenarios.
     backbone: {name: mlp, options: {}}   # a registered backbone name (or just the name as a string)
     strategies:                  # one entry per strategy, compared side by side:
-      - ebv+der                  #   a combined name head+method, a short head name (method naive),
+      - ebv+der                  #   a combined name head+method, a short head name (method: replay
+                                 #   when buffer_size > 0, else naive),
       - fc_replay                #   a catalogue name (strategies/<name>.yaml),
       - {head: ebv, method: der, method_options: {alpha: 0.1, beta: 0.5}}   # or a mapping
     seeds: [0]                   # every strategy runs once per seed
@@ -33,7 +34,8 @@ A config file is one YAML mapping with these top-level keys (all optional except
     progress: true               # progress bars while training
     checkpoint: true             # save a checkpoint after every experience (needed for --resume)
 
-A strategy mapping has the keys ``head``, ``method``, ``name`` (its label in the results, default
+A strategy mapping has the keys ``head``, ``method`` (null or absent: ``replay`` when ``buffer_size > 0``, else
+``naive``), ``name`` (its label in the results, default
 ``head+method``), ``head_options`` and ``method_options`` (handed to the strategy factory, which validates them),
 ``lr`` (this strategy's learning rate; null: the run's ``lr``, for protocols that tune it per method), and may
 start from a catalogue entry with ``include: <name>``. Everything else, the replay ``buffer_size`` above all,
@@ -48,7 +50,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -96,7 +98,7 @@ class StrategyConfig:
     """One strategy: a head under a training method, with their options."""
 
     head: str
-    method: str = "naive"
+    method: str | None = None
     name: str | None = None
     head_options: dict[str, Any] = field(default_factory=dict)
     method_options: dict[str, Any] = field(default_factory=dict)
@@ -133,6 +135,9 @@ class RunConfig:
     checkpoint: bool = True
 
     def __post_init__(self) -> None:
+        default = "replay" if self.buffer_size > 0 else "naive"
+        filled = [s if s.method is not None else replace(s, method=default) for s in self.strategies]
+        object.__setattr__(self, "strategies", filled)
         _check_values(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -204,16 +209,13 @@ def _resolve_strategy(value: Any, where: str) -> Any:
         if value in catalogue_names("strategies"):
             return _resolve_entry("strategies", value, where)
         head, method = _split_strategy_name(value, where)
-        return {"head": head, "method": method}
+        return {"head": head} if method is None else {"head": head, "method": method}
     return _resolve_entry("strategies", value, where)
 
 
-def _split_strategy_name(text: str, where: str) -> tuple[str, str]:
-    try:
-        from ..continual.strategies import parse_strategy_name
-    except ImportError:  # the strategies package is optional for config parsing
-        head, _, method = text.partition("+")
-        return head, method or "naive"
+def _split_strategy_name(text: str, where: str) -> tuple[str, str | None]:
+    from ..continual.strategies import parse_strategy_name
+
     try:
         return parse_strategy_name(text)
     except (ValueError, TypeError) as exc:

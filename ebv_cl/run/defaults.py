@@ -1,7 +1,7 @@
 """The embedded default job of ``ebv-cl run`` (no config file needed, no download).
 
 scikit-learn's digits (8x8 images of 10 classes) split into 5 experiences of 2 classes, an MLP backbone and
-every head under experience replay with a small class-balanced buffer, 2 seeds: the README's first
+every head under experience replay with a small class-balanced buffer, one seed: the README's first
 quick-start command, which finishes in well under a minute on a laptop CPU. Replay rather than plain
 fine-tuning, because without any memory every head forgets all but the last experience and the comparison
 says nothing.
@@ -23,7 +23,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "epochs": 5,
     "batch_size": 32,
     "optimizer": "sgd",
-    "lr": 0.05,
+    "lr": 0.02,
     "momentum": 0.9,
     "buffer_size": 100,
     "bank": {"n": None, "dim": None, "method": "auto", "seed": 0, "time_budget": 5.0, "path": None},

@@ -19,40 +19,15 @@ _ERRORS = (EbvClError, ValueError, TypeError)
 
 
 def validate_scenario(spec: Mapping[str, Any]) -> None:
-    """Check a scenario section: preset, kind, keys of that kind, subsample keys and the dataset name.
+    """Check a scenario section with ``ebv_cl.continual.scenarios.validate_scenario_spec`` (no data is loaded).
 
     Raises:
-        ConfigError: naming the bad key or value and the valid ones.
+        ConfigError: naming the bad key or value and the valid ones, prefixed with ``scenario:``.
     """
-    from ..continual import scenarios as sc
-    from ..data import dataset_options, list_datasets
+    from ..continual.scenarios import validate_scenario_spec
 
     try:
-        check = getattr(sc, "validate_scenario_spec", None)
-        if check is not None:
-            check(spec)
-            return
-        spec = dict(spec)
-        if "preset" in spec:
-            spec = sc.preset_spec(spec.pop("preset"), **spec)
-        kind = spec.get("kind")
-        if kind not in sc.SCENARIOS:
-            raise ConfigError(f"kind = {kind!r}: expected one of: {', '.join(sc.list_scenario_kinds())}")
-        valid = list(sc.COMMON_KEYS) + sc.kind_options(kind)
-        unknown = sorted(set(spec) - set(valid))
-        if unknown:
-            raise ConfigError(f"unknown key(s) {unknown} in a {kind} scenario; valid keys: {', '.join(valid)}")
-        dataset = spec.get("dataset")
-        if dataset not in list_datasets():
-            raise ConfigError(f"dataset = {dataset!r}: expected one of: {', '.join(list_datasets())}")
-        bad = sorted(set(spec.get("dataset_options") or {}) - set(dataset_options(dataset)))
-        if bad:
-            raise ConfigError(
-                f"unknown dataset_options {bad} for dataset {dataset!r}; valid: {', '.join(dataset_options(dataset))}"
-            )
-        bad = sorted(set(spec.get("subsample") or {}) - set(sc.SUBSAMPLE_KEYS))
-        if bad:
-            raise ConfigError(f"unknown key(s) {bad} in subsample; valid keys: {', '.join(sc.SUBSAMPLE_KEYS)}")
+        validate_scenario_spec(spec)
     except _ERRORS as exc:
         raise ConfigError(f"scenario: {exc}") from None
 
