@@ -114,3 +114,18 @@ def test_decoder_errors() -> None:
         decoder.search(torch.randn(2, 16), 21)
     with pytest.raises(ValueError, match="shape \\(n, 16\\)"):
         decoder.search(torch.randn(2, 15), 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dim", [256, 1024])
+def test_kerdock_large_full_bank_via_decoder(dim: int) -> None:
+    """Every |cos| of the full d = 256 (33,024 rows) and a 20,000-row d = 1024 bank is 0, 1/sqrt(d) or 1."""
+    n = min(kerdock_capacity(dim), 20000)
+    v, info = kerdock_vectors(n, dim)
+    decoder = KerdockDecoder.from_bank_info(n, dim, info)
+    levels = torch.tensor([0.0, 1 / math.sqrt(dim), 1.0])
+    for start in range(0, n, 512):
+        gram = decoder.scores(v[start : start + 512]).abs()
+        nearest = (gram.unsqueeze(-1) - levels).abs().min(dim=-1).values
+        assert float(nearest.max()) < 1e-5
+        assert torch.equal((gram > 0.5).nonzero()[:, 1], torch.arange(start, min(n, start + 512)))
