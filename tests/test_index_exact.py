@@ -178,3 +178,12 @@ def test_property_every_label_maps_to_one_slot_and_back_and_is_found(labels):
         index = BankIndex(EBVBank(_random(64, 32, 20)), allocator)
         _, found = index.search(index.bank.vectors[: len(distinct)], 1)
         assert [row[0] for row in found] == distinct
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, 13])
+def test_int8_path_on_odd_small_dimensions(dim):
+    # regression: torch._int_mm returns wrong products on the CPU for an inner dimension of 1
+    v = torch.cat([torch.ones(4, dim), _random(60, dim, 21)])
+    queries = torch.cat([-2 * torch.ones(3, dim), _random(20, dim, 22)])
+    for _ in range(5):
+        _check(v, queries, 2, "int8", allocated=50)

@@ -75,7 +75,10 @@ def _torch_topk(vectors: torch.Tensor, queries: torch.Tensor, k: int) -> tuple[t
     return best_s, best_i
 
 
-def _methods(bank: Any, allocator: Any, k: int, approx: bool) -> dict[str, tuple[Callable[[torch.Tensor], Any], dict[str, Any]]]:
+_Method = tuple[Callable[[torch.Tensor], Any], dict[str, Any]]
+
+
+def _methods(bank: Any, allocator: Any, k: int, approx: bool) -> dict[str, _Method]:
     import faiss
 
     from ..index import BankIndex, choose_path
@@ -83,7 +86,7 @@ def _methods(bank: Any, allocator: Any, k: int, approx: bool) -> dict[str, tuple
     vectors = bank.vectors
     flat = faiss.IndexFlatIP(bank.dim)
     flat.add(np.ascontiguousarray(vectors.numpy()))
-    methods: dict[str, tuple[Callable[[torch.Tensor], Any], dict[str, Any]]] = {
+    methods: dict[str, _Method] = {
         "faiss_flat": (lambda q: torch.from_numpy(flat.search(q.numpy(), k)[1]),
                        {"exact": True, "certified": False, "index_bytes": bank.n * bank.dim * 4}),
         "torch": (lambda q: _torch_topk(vectors, q, k)[1], {"exact": True, "certified": False, "index_bytes": 0}),

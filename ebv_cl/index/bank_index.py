@@ -79,7 +79,10 @@ class BankIndex:
         return len(self.allocator)
 
     def __repr__(self) -> str:
-        return f"BankIndex(kind={self.kind!r}, path={self.path!r}, classes={len(self)}, dim={self.dim}, device={self.device})"
+        return (
+            f"BankIndex(kind={self.kind!r}, path={self.path!r}, classes={len(self)}, dim={self.dim}, "
+            f"device={self.device})"
+        )
 
     @property
     def dim(self) -> int:

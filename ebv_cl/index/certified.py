@@ -59,10 +59,13 @@ def _candidates(
         groups = scores.view(nq, -1, _GROUP)
         gmax = groups.amax(dim=2)
         best = gmax.amax(dim=1, keepdim=True) if k == 1 else gmax.topk(min(k, gmax.shape[1]), dim=1).values
-        top = best if top is None else torch.cat([top, best], dim=1).topk(min(k, top.shape[1] + best.shape[1]), dim=1).values
+        if top is not None:
+            best = torch.cat([top, best], dim=1)
+            best = best.topk(min(k, best.shape[1]), dim=1).values
+        top = best
         if top.shape[1] < k:  # fewer than k groups seen so far: keep every row
-            thr = torch.full((nq,), _INT32_MIN + 1, dtype=torch.int32, device=scores.device)
-            thr = thr if scores.dtype == torch.int32 else torch.full((nq,), -torch.finfo(scores.dtype).max, device=scores.device)
+            low = _INT32_MIN + 1 if scores.dtype == torch.int32 else -torch.finfo(scores.dtype).max
+            thr = torch.full((nq,), low, dtype=scores.dtype, device=scores.device)
         else:
             thr = _threshold(top[:, k - 1], window)
         gq, gc = torch.nonzero(gmax >= thr[:, None], as_tuple=True)

@@ -35,6 +35,15 @@ _SLACK = 1e-12  # absolute slack covering float64 rounding in the norms below
 _BLOCK_ROWS = 65536
 
 
+def _int8_padding(dim: int) -> int:
+    """Zero columns that bring an int8 encoding to a multiple of 8 columns.
+
+    Zeros change no dot product; they keep ``torch._int_mm`` on its regular kernels (torch 2.14 returns wrong
+    products on the CPU when the inner dimension is 1).
+    """
+    return -dim % 8
+
+
 def gamma(n: int, u: float) -> float:
     """Higham's ``gamma_n = n u / (1 - n u)``: the relative error bound of an ``n``-term float sum."""
     if n * u >= 1:
@@ -62,7 +71,7 @@ class BankEncoding:
 
     Attributes:
         dtype: ``"int8"`` (one global step ``scale``) or ``"float32"``.
-        data: ``(n, dim)`` encoded rows on the scoring device.
+        data: ``(n, dim)`` encoded rows on the scoring device (int8: zero-padded to a multiple of 8 columns).
         scale: The int8 step (a row decodes to ``scale * data``); 1.0 for float32.
         err: An upper bound of ``max_j ||decoded_j - b_j||``.
         norm: An upper bound of ``max_j ||decoded_j||``.
@@ -123,12 +132,12 @@ def encode_bank(vectors: torch.Tensor, dtype: str, *, device: torch.device | str
         raise ValueError(f"int8 scoring needs dim * 127^2 < 2^31 for exact int32 sums, got dim={dim}")
     peak = max((float(vectors[i : i + _BLOCK_ROWS].abs().max()) for i in range(0, n, _BLOCK_ROWS)), default=1.0)
     scale = (peak or 1.0) / _INT8_MAX
-    data = torch.empty((n, dim), dtype=torch.int8)
+    data = torch.zeros((n, dim + _int8_padding(dim)), dtype=torch.int8)
     err = norm = 0.0
     for i in range(0, n, _BLOCK_ROWS):
         block = vectors[i : i + _BLOCK_ROWS].double()
         code = torch.round(block / scale).clamp_(-_INT8_MAX, _INT8_MAX)
-        data[i : i + _BLOCK_ROWS] = code.to(torch.int8)
+        data[i : i + _BLOCK_ROWS, :dim] = code.to(torch.int8)
         decoded = code * scale
         err = max(err, float(_row_norms(decoded - block).max()))
         norm = max(norm, float(_row_norms(decoded).max()))
@@ -145,7 +154,8 @@ def encode_queries(queries: torch.Tensor, dtype: str) -> QueryEncoding:
     scale = q.abs().amax(dim=1).clamp_min(1e-300) / _INT8_MAX
     code = torch.round(q / scale[:, None]).clamp_(-_INT8_MAX, _INT8_MAX)
     decoded = code * scale[:, None]
-    return QueryEncoding(code.to(torch.int8), scale, _row_norms(decoded - q), _row_norms(decoded), vec_norm)
+    data = torch.nn.functional.pad(code.to(torch.int8), (0, _int8_padding(q.shape[1])))
+    return QueryEncoding(data, scale, _row_norms(decoded - q), _row_norms(decoded), vec_norm)
 
 
 def error_bound(query: QueryEncoding, bank: BankEncoding, *, dim: int, input_unit: float = 0.0) -> torch.Tensor:

@@ -172,7 +172,8 @@ def search_paths() -> list[str]:
 
 def choose_path(bank: Any, device: torch.device) -> str:
     """The fastest exact path for ``bank`` on ``device``: ``wht``, ``fp32`` (CUDA) or ``int8`` (CPU)."""
-    if getattr(bank, "method", None) == "kerdock" and isinstance(getattr(bank, "info", None), dict) and "kerdock" in bank.info:
+    info = getattr(bank, "info", None)
+    if getattr(bank, "method", None) == "kerdock" and isinstance(info, dict) and "kerdock" in info:
         try:
             _kerdock_decoder(bank)
             return "wht"

@@ -73,16 +73,17 @@ class MatmulStage:
 
 
 class KerdockStage:
-    """Scores a Kerdock bank by fast Walsh-Hadamard transforms (``KerdockDecoder.scores``).
+    """Scores a Kerdock bank by fast Walsh-Hadamard transforms (the ``KerdockDecoder`` construction).
 
     Rows follow the construction's order (``kerdock`` module docstring): the standard basis, then ``dim`` rows
-    per quadratic form, scored as ``fwht(q * signs[s]) / sqrt(dim)``. Every score is ``+-`` a sum of ``dim`` query entries divided by ``sqrt(dim)`` (a power of two), computed in
-    at most ``log2(dim)`` rounded float32 stages, so its error is at most
+    per quadratic form, scored as ``fwht(q * signs[s]) / sqrt(dim)``. Every score is ``+-`` a sum of ``dim``
+    query entries divided by ``sqrt(dim)`` (a power of two), computed in at most ``log2(dim)`` rounded float32
+    stages, so its error is at most
     ``((1 + u_in)^log2(dim) (1 + gamma_dim) - 1) * sum|q_i| / sqrt(dim)``; rows of the standard basis are exact.
 
     Args:
         decoder: A ``KerdockDecoder`` for the whole bank.
-        vectors: ``(N, dim)`` float32 bank vectors, checked against the decoder on a probe batch.
+        vectors: ``(N, dim)`` float32 bank vectors, checked against these transforms on a probe batch.
 
     Raises:
         ValueError: if the decoder's scores disagree with the vectors (the bank is not that Kerdock bank).
@@ -90,9 +91,11 @@ class KerdockStage:
 
     def __init__(self, decoder: Any, vectors: torch.Tensor) -> None:
         self.decoder = decoder
-        probe = torch.nn.functional.normalize(torch.randn(4, vectors.shape[1], generator=torch.Generator().manual_seed(0)), dim=1)
-        got = decoder.scores(probe.to(vectors.device))[:, : vectors.shape[0]]
-        want = probe.to(vectors.device) @ vectors.T
+        g = torch.Generator().manual_seed(0)
+        probe = torch.nn.functional.normalize(torch.randn(4, vectors.shape[1], generator=g), dim=1)
+        probe = probe.to(vectors.device)
+        got = torch.cat([block for _, block in self._blocks(probe, vectors.shape[0], 1)], dim=1)
+        want = probe @ vectors.T
         if got.shape != want.shape or float((got - want).abs().max()) > 1e-4:
             raise ValueError("path 'wht': the bank's vectors are not the Kerdock construction its info describes")
 
