@@ -5,7 +5,7 @@ strategy and seed (keys ``strategy``, ``head``, ``method``, ``seed``, ``accuracy
 ``avg_incremental_accuracy``, ``final_accuracy``, ``forgetting``, ``class_accuracy``, ``trainable_head_params``,
 ``wall_time_s``, ...; accuracies are fractions in [0, 1], ``null`` where undefined). Every write is atomic;
 ``results.json`` and ``results.md`` are rewritten as soon as a run finishes, so a crash loses only the run in
-progress, and ``accuracy.png`` (slower to draw) once every seed of a strategy has finished. ``results.md`` holds the
+progress, and ``accuracy.png`` (slower to draw) once every strategy of a seed has finished. ``results.md`` holds the
 comparison table (mean and sample standard deviation over seeds, in percent) and ``accuracy.png`` the
 accuracy on seen classes after each experience, one line per strategy (mean over seeds).
 """

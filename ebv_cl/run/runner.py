@@ -1,7 +1,8 @@
 """The runner of ``ebv-cl run``: every strategy under every seed on one scenario, results written as they finish.
 
-For each strategy and seed, inside ``local_rng(seed)`` (the caller's random generators are restored after):
-build the scenario (once per seed, cached), the backbone and the strategy; then for each experience train on
+Seed by seed (so only one stream is in memory and every strategy is compared early), for each strategy, inside
+``local_rng(seed)`` (the caller's random generators are restored after): build the scenario (once per seed),
+the backbone and the strategy; then for each experience train on
 it, count the correct test predictions per class on every experience seen so far, record the trainable head
 size and the wall time (training plus evaluation), and write a checkpoint. A finished run becomes one record of
 ``results.json`` (``results.py``) and its checkpoint is deleted. With ``resume=True`` finished runs are skipped
@@ -96,7 +97,9 @@ class _Runner:
         self._bank: Any = None
 
     def scenario(self, seed: int) -> Any:
+        """The stream of ``seed``; only the latest seed's stream is kept (runs go seed by seed)."""
         if seed not in self._scenarios:
+            self._scenarios.clear()
             with local_rng(seed):
                 spec = dict(self.config.scenario)
                 root = self.config.data_root
@@ -201,7 +204,8 @@ class _Runner:
                     state["rng"] = capture_rng()
                     save_checkpoint(ckpt, strategy=strategy, state=state)
         record = {"strategy": s.label, "head": s.head, "method": s.method, "seed": seed,
-                  "classes_per_experience": [list(map(int, c)) for c in built.classes_per_experience]}
+                  "classes_per_experience": [list(map(int, c)) for c in built.classes_per_experience],
+                  "class_order": [int(c) if isinstance(c, (int, np.integer)) else c for c in built.original_labels]}
         record.update(summarize(np.array(state["correct"]), np.array(state["total"]), built.classes_per_experience))
         record["trainable_head_params"] = state["head_params"]
         record["wall_time_s"] = round(float(state["wall_time_s"]), 3)
@@ -266,12 +270,12 @@ def run_config(
 
 
 def _run_all(config: RunConfig, folder: ResultsFolder, runner: _Runner, *, resume: bool, log: Callable[[str], None]) -> None:
-    for s in config.strategies:
-        for seed in config.seeds:
+    for seed in config.seeds:  # seed by seed: one stream in memory, and every strategy compared early
+        for s in config.strategies:
             if folder.finished(s.label, seed):
                 log(f"[{s.label} seed {seed}] already finished, skipped")
                 continue
             record = runner.run_one(s, seed, resume=resume)
-            folder.add(record, plot=seed == config.seeds[-1])
+            folder.add(record, plot=s is config.strategies[-1])
             remove_checkpoint(checkpoint_path(folder.checkpoint_dir, strategy=s.label, seed=seed))
     folder.write()
