@@ -96,6 +96,8 @@ def test_plot_is_png():
 
 
 def test_results_folder_writes_and_refuses_to_overwrite(tmp_path):
+    with pytest.raises(ConfigError, match=r"--resume: .* holds no run to continue"):
+        ResultsFolder(tmp_path / "out", config_text="a: 1\n").start(resume=True)
     folder = ResultsFolder(tmp_path / "out", config_text="a: 1\n", name="demo")
     folder.start(resume=False)
     folder.add(_record("fc+replay", 0, 0.5))

@@ -107,3 +107,19 @@ def test_sigkill_then_resume_gives_the_same_results(tmp_path, capsys):
     assert "[ebv+replay seed 0] resuming after experience" in capsys.readouterr().err
     run_config(load_config(config_path), out_dir=tmp_path / "full", log=lambda m: None)
     assert _figures(out) == _figures(tmp_path / "full")
+
+
+def test_a_checkpoint_that_cannot_be_written_does_not_stop_the_run(tmp_path, monkeypatch):
+    import pickle
+
+    import ebv_cl.run.runner as runner
+
+    def refuse(*args, **kwargs):
+        raise pickle.PicklingError("cannot pickle a test object")
+
+    monkeypatch.setattr(runner, "save_checkpoint", refuse)
+    logs: list[str] = []
+    config = config_from_dict({**TINY, "strategies": ["fc+naive"]})
+    run_config(config, out_dir=tmp_path, log=logs.append)
+    assert any("checkpoint not saved (PicklingError: cannot pickle a test object)" in m for m in logs)
+    assert len(_figures(tmp_path)) == 1

@@ -142,9 +142,14 @@ class ResultsFolder:
 
         Raises:
             ConfigError: if results already exist and ``resume`` is false, or ``resume`` is asked for a folder
-                whose resolved config differs from this one.
+                that holds no run or whose resolved config differs from this one.
         """
         exists = self.results_json.exists() or (self.path / RESOLVED_CONFIG).exists()
+        if resume and not exists:
+            raise ConfigError(
+                f"--resume: {str(self.path)!r} holds no run to continue (no {RESOLVED_CONFIG}); "
+                "drop --resume to start a new run there"
+            )
         if exists and not resume:
             raise ConfigError(
                 f"--out {str(self.path)!r} already holds a run; pass --resume to continue it or choose another --out"

@@ -12,6 +12,7 @@ figures equal those of an uninterrupted run.
 
 from __future__ import annotations
 
+import pickle
 import sys
 import time
 import warnings
@@ -162,6 +163,15 @@ class _Runner:
         )
         return strategy
 
+    def _checkpoint(self, path: Path, strategy: Any, state: dict[str, Any], *, label: str) -> None:
+        """Save a checkpoint; a failure is logged, not fatal (the run goes on, it just cannot be resumed)."""
+        try:
+            save_checkpoint(path, strategy=strategy, state=state)
+        except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
+            remove_checkpoint(path)
+            self.log(f"[{label}] warning: checkpoint not saved ({type(exc).__name__}: {exc}); "
+                     "this run cannot be resumed if interrupted")
+
     def run_one(self, s: StrategyConfig, seed: int, *, resume: bool) -> dict[str, Any]:
         built = self.scenario(seed)
         ckpt = checkpoint_path(self.folder.checkpoint_dir, strategy=s.label, seed=seed)
@@ -202,7 +212,7 @@ class _Runner:
                 self.log(f"[{s.label} seed {seed}] experience {i + 1}/{n_exp}: accuracy on seen classes {seen:.2%}")
                 if self.config.checkpoint and i + 1 < n_exp:
                     state["rng"] = capture_rng()
-                    save_checkpoint(ckpt, strategy=strategy, state=state)
+                    self._checkpoint(ckpt, strategy, state, label=f"{s.label} seed {seed}")
         record = {"strategy": s.label, "head": s.head, "method": s.method, "seed": seed,
                   "classes_per_experience": [list(map(int, c)) for c in built.classes_per_experience],
                   "class_order": [int(c) if isinstance(c, (int, np.integer)) else c for c in built.original_labels]}
