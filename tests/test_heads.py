@@ -208,3 +208,18 @@ def test_deepcopy_and_pickle_keep_classes_and_outputs(name):
         torch.testing.assert_close(clone(x), head(x))
         clone.add_classes([9])
         assert head.classes == [3, "x"]
+
+
+@pytest.mark.parametrize("labels", [[5, 0, 17, 3], [5, "a", 17], [2**21, 4]])
+def test_columns_of_tensor_fast_path_equals_the_allocator(labels):
+    head = _make("fc")
+    head.add_classes(labels)
+    ints = [v for v in labels if isinstance(v, int)]
+    query = torch.tensor(ints[::-1] + ints)
+    assert torch.equal(head.columns_of(query), head.slots.slots_of(query.tolist()))
+    with pytest.raises(UnknownLabelError, match="label 6 has no slot"):
+        head.columns_of(torch.tensor([ints[0], 6]))
+    with pytest.raises(UnknownLabelError, match="label -1 has no slot"):
+        head.columns_of(torch.tensor([-1]))
+    head.add_classes([6])  # the table follows new classes
+    assert head.columns_of(torch.tensor([6])).tolist() == [len(labels)]

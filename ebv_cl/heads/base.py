@@ -31,6 +31,7 @@ UNBOUNDED_CLASSES = 2**62
 """Capacity used by heads whose class count is not bounded by a bank."""
 
 _EXTRA_FORMAT = 1
+_LUT_MAX = 2**20
 
 
 def _pad_state(value: Any, old: torch.Tensor, new: torch.Tensor) -> Any:
@@ -111,12 +112,36 @@ class ClassifierHead(nn.Module):
         return columns
 
     def columns_of(self, labels: Iterable[Any] | torch.Tensor) -> torch.Tensor:
-        """The output columns of known labels as an ``int64`` tensor of shape ``(len(labels),)``.
+        """The output columns of known labels as a CPU ``int64`` tensor of shape ``(len(labels),)``.
+
+        An integer tensor of labels is looked up in one vectorised step when every class label is a small
+        non-negative ``int`` (the usual dataset targets); other labels go through the allocator one by one.
 
         Raises:
             UnknownLabelError: if a label was never added.
         """
+        if isinstance(labels, torch.Tensor) and not labels.dtype.is_floating_point and labels.dtype != torch.bool:
+            lut = self._label_table()
+            flat = labels.reshape(-1).cpu()
+            if lut is not None and flat.numel() and int(flat.min()) >= 0 and int(flat.max()) < lut.numel():
+                columns = lut[flat]
+                if bool((columns >= 0).all()):
+                    return columns
         return self.slots.slots_of(labels)
+
+    def _label_table(self) -> torch.Tensor | None:
+        """A dense label -> column table (``-1`` = unknown) when all labels are ints in ``[0, 2**20)``."""
+        key = (id(self.slots), self.slots.version)
+        cached = getattr(self, "_lut_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        labels = self.slots.labels
+        table = None
+        if labels and all(isinstance(v, int) and 0 <= v < _LUT_MAX for v in labels):
+            table = torch.full((max(labels) + 1,), -1, dtype=torch.int64)
+            table[torch.tensor(labels)] = torch.arange(len(labels))
+        self._lut_cache = (key, table)
+        return table
 
     def labels_of(self, columns: Sequence[int] | torch.Tensor) -> list[Hashable]:
         """The labels of output columns, in the order given (``-1`` maps to ``None``)."""
@@ -241,6 +266,7 @@ class ClassifierHead(nn.Module):
         if labels[: self.num_classes] != self.classes:
             # A fresh (or differently grown) head: start from no classes and grow to the saved ones.
             self.slots = SlotAllocator(self.capacity)
+            self._lut_cache = None
             self._grow(0, 0)
         before = self.num_classes
         self.slots.allocate(labels)
@@ -259,6 +285,7 @@ class ClassifierHead(nn.Module):
         # Copies get their own allocator (Avalanche deep-copies models); the copy must not share it.
         state = dict(self.__dict__)
         state["slots"] = self.slots.state_dict()
+        state.pop("_lut_cache", None)
         if "_index" in state:
             state["_index"] = None  # a search index holds locks and caches: rebuilt on first use
         return state
