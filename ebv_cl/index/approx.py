@@ -18,7 +18,7 @@ Recall on random queries falls as d grows (the issue measured 0.02-0.4 on random
 queries at larger N), and HNSW takes minutes to build: use ``flat`` wherever the exact answer matters.
 ``tests/test_index_approx.py`` (slow marker) re-measures the table.
 
-Both hold a FAISS index that is extended (``add``) when classes were allocated since the last search, under
+Both run on the CPU FAISS build whatever the ``BankIndex`` device. Both hold a FAISS index that is extended (``add``) when classes were allocated since the last search, under
 a lock that also covers the search, so concurrent ``allocate`` and ``search`` calls are safe.
 """
 
