@@ -204,3 +204,20 @@ def test_cuda_flat_equals_brute_force(path):
     ref_scores, ref_slots = brute_force(index.bank.vectors[:200], q, 3)
     np.testing.assert_allclose(scores.numpy(), ref_scores, atol=1e-6)
     assert (slots[:, 0].numpy() == ref_slots[:, 0]).all()
+
+
+def test_faiss_path_lowers_the_blas_threshold_only_during_small_batches():
+    import faiss
+
+    from ebv_cl.index.paths import _faiss_blas_threshold
+
+    before = faiss.cvar.distance_compute_blas_threshold
+    seen = []
+    with _faiss_blas_threshold(faiss, 16, 24):
+        seen.append(faiss.cvar.distance_compute_blas_threshold)
+    with _faiss_blas_threshold(faiss, 1, 24):  # single queries keep the memory-bound scan
+        seen.append(faiss.cvar.distance_compute_blas_threshold)
+    assert seen == [16 * 24, before] and faiss.cvar.distance_compute_blas_threshold == before
+    index = _index(path="faiss")
+    _, slots = index.search_slots(index.bank.vectors[:16], 1)
+    assert (slots[:, 0] == torch.arange(16)).all() and faiss.cvar.distance_compute_blas_threshold == before
