@@ -37,7 +37,9 @@ def _check(correct: np.ndarray, total: np.ndarray, classes_per_experience: Seque
         )
 
 
-def class_accuracy(correct: np.ndarray, total: np.ndarray, classes_per_experience: Sequence[Sequence[int]]) -> np.ndarray:
+def class_accuracy(
+    correct: np.ndarray, total: np.ndarray, classes_per_experience: Sequence[Sequence[int]]
+) -> np.ndarray:
     """``(T, C)`` accuracy per class after each experience; ``NaN`` for classes not yet seen or without tests."""
     correct, total = np.asarray(correct, float), np.asarray(total, float)
     _check(correct, total, classes_per_experience)
@@ -54,7 +56,9 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den > 0 else math.nan
 
 
-def accuracy_matrix(correct: np.ndarray, total: np.ndarray, classes_per_experience: Sequence[Sequence[int]]) -> np.ndarray:
+def accuracy_matrix(
+    correct: np.ndarray, total: np.ndarray, classes_per_experience: Sequence[Sequence[int]]
+) -> np.ndarray:
     """``(T, T)`` accuracy on experience ``j``'s classes after experience ``i``; ``NaN`` above the diagonal."""
     correct, total = np.asarray(correct, float), np.asarray(total, float)
     _check(correct, total, classes_per_experience)
@@ -67,7 +71,9 @@ def accuracy_matrix(correct: np.ndarray, total: np.ndarray, classes_per_experien
     return out
 
 
-def seen_accuracy(correct: np.ndarray, total: np.ndarray, classes_per_experience: Sequence[Sequence[int]]) -> np.ndarray:
+def seen_accuracy(
+    correct: np.ndarray, total: np.ndarray, classes_per_experience: Sequence[Sequence[int]]
+) -> np.ndarray:
     """``(T,)`` accuracy on the test samples of every class seen up to each experience."""
     correct, total = np.asarray(correct, float), np.asarray(total, float)
     _check(correct, total, classes_per_experience)
@@ -109,7 +115,9 @@ def nan_to_none(value: Any) -> Any:
     return value
 
 
-def summarize(correct: np.ndarray, total: np.ndarray, classes_per_experience: Sequence[Sequence[int]]) -> dict[str, Any]:
+def summarize(
+    correct: np.ndarray, total: np.ndarray, classes_per_experience: Sequence[Sequence[int]]
+) -> dict[str, Any]:
     """Every figure of a run, JSON-ready (NaN as ``None``).
 
     Args:

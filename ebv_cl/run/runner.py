@@ -163,6 +163,23 @@ class _Runner:
         )
         return strategy
 
+    def evaluate(self, model: torch.nn.Module, built: Any, *, upto: int) -> tuple[np.ndarray, np.ndarray]:
+        """Correct predictions and test samples per class over the test sets of experiences ``0..upto``."""
+        correct = np.zeros(built.n_classes, dtype=np.int64)
+        total = np.zeros(built.n_classes, dtype=np.int64)
+        for j in range(upto + 1):
+            cj, tj = count_correct(
+                model,
+                built.benchmark.test_stream[j].dataset,
+                n_classes=built.n_classes,
+                batch_size=self.config.eval_batch_size,
+                device=self.device,
+                predict=self.parts.predict,
+            )
+            correct += cj
+            total += tj
+        return correct, total
+
     def _checkpoint(self, path: Path, strategy: Any, state: dict[str, Any], *, label: str) -> None:
         """Save a checkpoint; a failure is logged, not fatal (the run goes on, it just cannot be resumed)."""
         try:
@@ -190,19 +207,7 @@ class _Runner:
                 start = time.perf_counter()
                 strategy.train(built.benchmark.train_stream[i])
                 model = strategy.model
-                correct = np.zeros(built.n_classes, dtype=np.int64)
-                total = np.zeros(built.n_classes, dtype=np.int64)
-                for j in range(i + 1):
-                    cj, tj = count_correct(
-                        model,
-                        built.benchmark.test_stream[j].dataset,
-                        n_classes=built.n_classes,
-                        batch_size=self.config.eval_batch_size,
-                        device=self.device,
-                        predict=self.parts.predict,
-                    )
-                    correct += cj
-                    total += tj
+                correct, total = self.evaluate(model, built, upto=i)
                 state["wall_time_s"] += time.perf_counter() - start
                 state["correct"].append(correct.tolist())
                 state["total"] = total.tolist()
@@ -279,7 +284,9 @@ def run_config(
     return folder
 
 
-def _run_all(config: RunConfig, folder: ResultsFolder, runner: _Runner, *, resume: bool, log: Callable[[str], None]) -> None:
+def _run_all(
+    config: RunConfig, folder: ResultsFolder, runner: _Runner, *, resume: bool, log: Callable[[str], None]
+) -> None:
     for seed in config.seeds:  # seed by seed: one stream in memory, and every strategy compared early
         for s in config.strategies:
             if folder.finished(s.label, seed):

@@ -40,26 +40,31 @@ def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _convert_union(tp: Any, value: Any, where: str) -> Any:
+    args = typing.get_args(tp)
+    if value is None and type(None) in args:
+        return None
+    errors: list[ConfigError] = []
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return _convert(arg, value, where)
+        except ConfigError as exc:
+            errors.append(exc)
+    containers = [a for a in args if dataclasses.is_dataclass(a) or typing.get_origin(a) in (list, dict)]
+    if len(errors) == 1 and containers:
+        raise errors[0]  # the precise message from inside the mapping or list
+    raise ConfigError(f"{where} = {value!r}: expected {type_name(tp)}, got {type(value).__name__}")
+
+
 def _convert(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
         return value
     if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors: list[ConfigError] = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(arg, value, where)
-            except ConfigError as exc:
-                errors.append(exc)
-        containers = [a for a in args if dataclasses.is_dataclass(a) or typing.get_origin(a) in (list, dict)]
-        if len(errors) == 1 and containers:
-            raise errors[0]  # the precise message from inside the mapping or list
-        raise ConfigError(f"{where} = {value!r}: expected {type_name(tp)}, got {type(value).__name__}")
+        return _convert_union(tp, value, where)
     if dataclasses.is_dataclass(tp):
         return from_mapping(tp, value, section=where)
     if origin is list:

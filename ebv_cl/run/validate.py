@@ -67,7 +67,8 @@ def validate_components(config: Any) -> None:
 
     if config.backbone.name not in list_backbones():
         raise ConfigError(
-            f"backbone.name = {config.backbone.name!r}: unknown backbone; expected one of: {', '.join(list_backbones())}"
+            f"backbone.name = {config.backbone.name!r}: unknown backbone; expected one of: "
+            f"{', '.join(list_backbones())}"
         )
     validate_strategies(config)
     from .. import bank
