@@ -166,3 +166,18 @@ def test_local_rng_restores_caller_state_and_replays():
     with local_rng(state=state):
         assert (random.random(), np.random.rand(), torch.rand(1).item()) == after
     assert not math.isnan(first[0])
+
+
+def test_progress_plugin_pickles_without_its_bar():
+    import pickle
+
+    from ebv_cl.run.progress import ProgressBars
+
+    bars = ProgressBars("fc+replay seed 0", enabled=True)
+    bars._bar = object()  # stands for a live tqdm bar, which cannot be pickled
+    back = pickle.loads(pickle.dumps(bars))
+    assert back._bar is None and back.label == "fc+replay seed 0" and bars._bar is not None
+    quiet = ProgressBars("x", enabled=False)
+    quiet.before_training_epoch(object())
+    quiet.after_training_iteration(object())
+    assert quiet._bar is None
