@@ -60,6 +60,7 @@ def test_default_run_writes_every_result_file(tmp_path):
     assert (tmp_path / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
     assert load_config(tmp_path / "resolved_config.yaml") == config  # the resolved config repeats the run
     assert "| ebv+replay | ebv | replay | 1 |" in (tmp_path / "results.md").read_text()
+    assert data["bank"]["n"] == 10 and len(data["bank"]["sha256"]) == 64 and data["environment"]["threads"] == 1
 
 
 class _Crash(Exception):

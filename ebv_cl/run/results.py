@@ -1,6 +1,8 @@
 """The results folder of ``ebv-cl run``: resolved config, ``results.json``, ``results.md`` and ``accuracy.png``.
 
-``results.json`` is ``{"format": 1, "name", "config_sha256", "scenario", "runs": [...]}`` with one record per
+``results.json`` is ``{"format": 1, "name", "config_sha256", "scenario", "bank" (when a strategy used one:
+its n, dim, method, seed, coherence, sha256), "environment" (versions, device, threads), "runs": [...]}`` with
+one record per
 strategy and seed (keys ``strategy``, ``head``, ``method``, ``seed``, ``accuracy_matrix``, ``seen_accuracy``,
 ``avg_incremental_accuracy``, ``final_accuracy``, ``forgetting``, ``class_accuracy``, ``trainable_head_params``,
 ``wall_time_s``, ...; accuracies are fractions in [0, 1], ``null`` where undefined). Every write is atomic;
@@ -128,6 +130,7 @@ class ResultsFolder:
         self.digest = config_digest(config_text)
         self.runs: list[dict[str, Any]] = []
         self.scenario: dict[str, Any] = {}
+        self.context: dict[str, Any] = {}
 
     @property
     def results_json(self) -> Path:
@@ -165,6 +168,7 @@ class ResultsFolder:
             data = json.loads(self.results_json.read_text(encoding="utf-8"))
             self.runs = list(data.get("runs", []))
             self.scenario = dict(data.get("scenario", {}))
+            self.context = {k: v for k, v in data.items() if k in ("bank", "environment")}
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path / RESOLVED_CONFIG, self.config_text)
 
@@ -185,6 +189,7 @@ class ResultsFolder:
             "name": self.name,
             "config_sha256": self.digest,
             "scenario": self.scenario,
+            **self.context,
             "runs": self.runs,
         }
         atomic_write_json(self.results_json, payload)

@@ -129,6 +129,9 @@ class _Runner:
             with local_rng(cfg.seed):
                 self._bank = EBVBank.generate(n, dim, method=cfg.method, seed=cfg.seed, time_budget=cfg.time_budget)
             self._bank.save(saved)
+        meta = self._bank.metadata()
+        self.folder.context["bank"] = {k: meta[k] for k in ("n", "dim", "method", "seed", "coherence")}
+        self.folder.context["bank"]["sha256"] = self._bank.sha256()
         if self._bank.n < built.n_classes:
             from ..errors import ConfigError
 
@@ -227,6 +230,20 @@ class _Runner:
         return record
 
 
+def _environment(device: torch.device, threads: int | None) -> dict[str, Any]:
+    import platform
+
+    from .. import __version__
+
+    return {
+        "ebv_cl": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "threads": threads if threads is not None else torch.get_num_threads(),
+    }
+
+
 def _report_warnings(caught: list[warnings.WarningMessage], log: Callable[[str], None]) -> None:
     """Log each distinct warning once; Avalanche's own deprecation notices (one per experience) are dropped."""
     seen = set()
@@ -269,6 +286,7 @@ def run_config(
     folder.start(resume=resume)
     folder.scenario = dict(config.scenario)
     runner = _Runner(config, folder, components or default_components(), log)
+    folder.context["environment"] = _environment(runner.device, config.threads)
     threads = torch.get_num_threads()
     try:
         if config.threads is not None:
