@@ -124,3 +124,22 @@ def test_a_checkpoint_that_cannot_be_written_does_not_stop_the_run(tmp_path, mon
     run_config(config, out_dir=tmp_path, log=logs.append)
     assert any("checkpoint not saved (PicklingError: cannot pickle a test object)" in m for m in logs)
     assert len(_figures(tmp_path)) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "strategy",
+    ["ncm+replay", "tau_norm+replay", "fc+icarl", "ebv+icarl", "ebv+lwf", "ebv+gdumb", "hadamard+der", "angular+replay"],
+)
+def test_every_method_resumes_to_the_same_figures(tmp_path, strategy):
+    config = config_from_dict({**TINY, "strategies": [strategy]})
+    run_config(config, out_dir=tmp_path / "full", log=lambda m: None)
+
+    def crash(message: str) -> None:
+        if message.startswith(f"[{strategy} seed 0] experience 3/5"):
+            raise _Crash(message)
+
+    with pytest.raises(_Crash):
+        run_config(config, out_dir=tmp_path / "cut", log=crash)
+    run_config(config, out_dir=tmp_path / "cut", resume=True, log=lambda m: None)
+    assert _figures(tmp_path / "cut") == _figures(tmp_path / "full")
