@@ -104,7 +104,7 @@ def test_sigkill_then_resume_gives_the_same_results(tmp_path, capsys):
     assert proc.returncode == -signal.SIGKILL
     assert [r["strategy"] for r in _figures(out)] == ["fc+der"]
 
-    assert main(["run", str(config_path), "--out", str(out), "--resume"]) == 0  # the CLI, in this process
+    assert main(["run", str(config_path), "--out", str(out), "--resume", "--no-progress"]) == 0  # CLI, in-process
     assert "[ebv+replay seed 0] resuming after experience" in capsys.readouterr().err
     run_config(load_config(config_path), out_dir=tmp_path / "full", log=lambda m: None)
     assert _figures(out) == _figures(tmp_path / "full")

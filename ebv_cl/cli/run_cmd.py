@@ -34,15 +34,11 @@ def _run(args: argparse.Namespace) -> int:
         config = config_from_dict(default_config(), overrides=overrides)
     else:
         config = load_config(config_path, overrides=overrides)
-    if args.no_progress:
-        from dataclasses import replace
-
-        config = replace(config, progress=False)
     if args.resume and args.out is None:
         raise ValueError("--resume needs --out DIR: the folder of the run to continue")
     out = Path(args.out) if args.out is not None else _default_out(config.name)
     print(f"ebv-cl run: writing results to {out}", file=sys.stderr, flush=True)
-    folder = run_config(config, out_dir=out, resume=args.resume)
+    folder = run_config(config, out_dir=out, resume=args.resume, progress=False if args.no_progress else None)
     print((out / "results.md").read_text(encoding="utf-8") if (out / "results.md").exists() else "")
     print(f"results: {folder.results_json}")
     return 0

@@ -88,8 +88,12 @@ def count_correct(
 class _Runner:
     """State shared by the runs of one ``run_config`` call (scenario cache, bank, output folder)."""
 
-    def __init__(self, config: RunConfig, folder: ResultsFolder, parts: Components, log: Callable[[str], None]):
+    def __init__(
+        self, config: RunConfig, folder: ResultsFolder, parts: Components, log: Callable[[str], None], *,
+        progress: bool = True,
+    ) -> None:
         self.config = config
+        self.progress = progress
         self.folder = folder
         self.parts = parts
         self.log = log
@@ -162,7 +166,7 @@ class _Runner:
             weight_decay=c.weight_decay,
             device=self.device,
             seed=seed,
-            plugins=[ProgressBars(f"{s.label} seed {seed}", enabled=c.progress)],
+            plugins=[ProgressBars(f"{s.label} seed {seed}", enabled=self.progress)],
         )
         return strategy
 
@@ -206,6 +210,9 @@ class _Runner:
         n_exp = len(built.classes_per_experience)
         with local_rng(seed, state=state["rng"]):
             strategy = self.build(s, seed, built) if payload is None else payload["strategy"]
+            for plugin in getattr(strategy, "plugins", []):
+                if isinstance(plugin, ProgressBars):
+                    plugin.enabled = self.progress  # this process's choice, not the checkpointed one
             for i in range(state["next_experience"], n_exp):
                 start = time.perf_counter()
                 strategy.train(built.benchmark.train_stream[i])
@@ -266,6 +273,7 @@ def run_config(
     resume: bool = False,
     components: Components | None = None,
     log: Callable[[str], None] = _stderr,
+    progress: bool | None = None,
 ) -> ResultsFolder:
     """Run every strategy of ``config`` under every seed and write the results into ``out_dir``.
 
@@ -275,6 +283,8 @@ def run_config(
         resume: Skip finished runs and continue the interrupted one from its last checkpoint.
         components: The factories to use (default: the project's real ones).
         log: Where progress lines go (default: stderr).
+        progress: Show progress bars (``None``: the config's ``progress``); not part of the resolved config,
+            so a run started with bars can be resumed without them.
 
     Returns:
         The results folder, with ``runs`` holding every record.
@@ -285,7 +295,8 @@ def run_config(
     folder = ResultsFolder(out_dir, config_text=dump_config(config), name=config.name)
     folder.start(resume=resume)
     folder.scenario = dict(config.scenario)
-    runner = _Runner(config, folder, components or default_components(), log)
+    runner = _Runner(config, folder, components or default_components(), log,
+                     progress=config.progress if progress is None else progress)
     folder.context["environment"] = _environment(runner.device, config.threads)
     threads = torch.get_num_threads()
     try:
