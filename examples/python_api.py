@@ -43,4 +43,4 @@ with torch.no_grad():
 index = BankIndex(bank, head.slots)
 scores, labels = index.search(embeddings, k=1)
 accuracy = sum(label[0] == name for label, name in zip(labels, names)) / len(names)
-print(f"index top-1 accuracy on all digits: {accuracy:.3f}; first query -> {labels[0][0]} ({scores[0, 0]:.3f})")
+print(f"index top-1 accuracy on the (training) digits: {accuracy:.3f}; first query -> {labels[0][0]} ({scores[0, 0]:.3f})")
