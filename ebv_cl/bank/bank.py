@@ -156,7 +156,7 @@ class EBVBank:
         Args:
             n: Number of vectors (>= 1).
             dim: Dimension (>= 1).
-            method: A name from ``ebv_cl.bank.generation_methods()`` (``"auto"`` picks an exact algebraic
+            method: A name from ``ebv_cl.bank.generate.method_names()`` (``"auto"`` picks an exact algebraic
                 construction when one applies, else optimises).
             seed: Seed of the generator; the same (n, dim, seed, method, budget in steps) gives the same bank.
             alpha: Target coherence; optimisation stops once it is reached.
