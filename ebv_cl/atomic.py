@@ -14,6 +14,18 @@ from typing import Any, Callable, IO
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json"]
 
 
+def _default_file_mode() -> int:
+    """0o666 minus the process umask: the mode ``open()`` would give a new file (mkstemp uses 0o600)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o644
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
     """Call ``write(f)`` on a temporary binary file, fsync it and rename it to ``path``.
 
@@ -24,6 +36,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.chmod(tmp, _default_file_mode())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
