@@ -38,3 +38,12 @@ def random_unit_vectors():
         return torch.nn.functional.normalize(torch.randn(n, dim, generator=g), dim=1)
 
     return make
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run single-threaded: on a shared, loaded CPU, OpenMP spin-waits make tiny ops 10-30x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,13 +12,7 @@ from ebv_cl import EBVBank
 from ebv_cl.errors import BankFullError, BankMismatchError, ConfigError, NotBuiltError, UnknownLabelError
 from ebv_cl.heads import ClassifierHead, NCMHead, create_head, list_heads
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Run single-threaded: on a shared, loaded CPU, OpenMP spin-waits make tiny ops 10-30x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 IN = 12

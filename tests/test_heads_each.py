@@ -14,13 +14,7 @@ from ebv_cl.errors import BankMismatchError, ConfigError, NotBuiltError
 from ebv_cl.heads import AngularHead, EBVHead, FCHead, HadamardHead, NCMHead, TauNormHead, create_head
 from ebv_cl.heads.hadamard import fwht, hadamard_rows
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Run single-threaded: on a shared, loaded CPU, OpenMP spin-waits make tiny ops 10-30x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

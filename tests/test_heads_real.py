@@ -17,7 +17,7 @@ import torch
 from ebv_cl import EBVBank
 from ebv_cl.heads import NCMHead, TauNormHead, create_head, list_heads
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 _FILE = "emnist-byclass-test.npz"
 
@@ -36,12 +36,6 @@ def emnist():
     return x[:30000], labels[:30000], x[30000:], labels[30000:]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _train(name: str, x, labels, **kwargs):

@@ -10,13 +10,7 @@ from ebv_cl import EBVBank
 from ebv_cl.heads import EBVHead
 from ebv_cl.heads.sampling import blocked_topk, hardest_candidates, sample_class_set, sampled_softmax_loss
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Run single-threaded: on a shared, loaded CPU, OpenMP spin-waits make tiny ops 10-30x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 
