@@ -86,29 +86,42 @@ def comparison_table(runs: Sequence[dict[str, Any]], *, title: str | None = None
 
 
 def plot_accuracy(runs: Sequence[dict[str, Any]], *, title: str | None = None) -> bytes:
-    """PNG bytes of accuracy on seen classes after each experience, one line per strategy (mean over seeds)."""
+    """PNG bytes of accuracy on seen classes after each experience, one line per strategy (mean over seeds).
+
+    The colour names the head and the line style the method, so a head's lines read across methods; the
+    band is one standard deviation over seeds and the legend sits outside the axes.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(6.4, 4.2), dpi=110)
+    groups = _group(runs)
+    heads = list(dict.fromkeys(g[0].get("head", label) for label, g in groups.items()))
+    methods = list(dict.fromkeys(g[0].get("method", "") for g in groups.values()))
+    styles = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 1)), "P")]
+    fig = Figure(figsize=(8.4, 4.4), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    for label, group in _group(runs).items():
+    for label, group in groups.items():
         curves = np.array([[np.nan if v is None else v for v in g["seen_accuracy"]] for g in group], dtype=float)
         mean = 100 * np.nanmean(curves, axis=0)
         xs = np.arange(1, mean.size + 1)
-        ax.plot(xs, mean, marker="o", label=f"{label} ({len(group)} seed{'s' * (len(group) > 1)})")
+        color = f"C{heads.index(group[0].get('head', label)) % 10}"
+        linestyle, marker = styles[methods.index(group[0].get("method", "")) % len(styles)]
+        ax.plot(xs, mean, color=color, linestyle=linestyle, marker=marker, markersize=4,
+                label=f"{label} ({len(group)} seed{'s' * (len(group) > 1)})")
         if len(group) > 1:
             std = 100 * np.nanstd(curves, axis=0, ddof=1)
-            ax.fill_between(xs, mean - std, mean + std, alpha=0.15)
+            ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.08, linewidth=0)
     ax.set_xlabel("experience")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("accuracy on seen classes (%)")
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     if title:
         ax.set_title(title)
-    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.92)
+    fig.subplots_adjust(left=0.08, right=0.72, bottom=0.12, top=0.92)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
