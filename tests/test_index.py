@@ -8,20 +8,11 @@ import torch
 
 from ebv_cl import BankIndex, BankMismatchError, EBVBank, NotBuiltError, SlotAllocator
 from ebv_cl.index import index_kinds, search_paths
+from index_oracle import brute_force
 
 FLAT_PATHS = ["auto", "int8", "fp32", "float64", "faiss"]
 
 
-def _unit(x: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.normalize(x / x.abs().amax(dim=1, keepdim=True), dim=1)
-
-
-def brute_force(vectors: torch.Tensor, queries: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Independent oracle: float64 matmul, then highest score first and lower slot first on ties."""
-    scores = (_unit(queries).double() @ vectors.double().T).numpy()
-    slots = np.arange(vectors.shape[0])
-    best = np.stack([np.lexsort((slots, -row))[:k] for row in scores])
-    return np.take_along_axis(scores, best, axis=1), best
 
 
 def _index(n: int = 300, dim: int = 24, allocated: int = 200, seed: int = 0, **kwargs) -> BankIndex:

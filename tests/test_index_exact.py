@@ -11,20 +11,11 @@ from hypothesis import strategies as st
 
 from ebv_cl import BankIndex, EBVBank, SlotAllocator
 from ebv_cl.index.encoding import encode_bank, encode_queries, error_bound
+from index_oracle import brute_force
 
 CERTIFIED = ["int8", "fp32", "float64"]
 
 
-def _unit(x: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.normalize(x / x.abs().amax(dim=1, keepdim=True), dim=1)
-
-
-def brute_force(vectors: torch.Tensor, queries: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Independent oracle: float64 matmul, highest score first, lower slot first on ties."""
-    scores = (_unit(queries).double() @ vectors.double().T).numpy()
-    slots = np.arange(vectors.shape[0])
-    best = np.stack([np.lexsort((slots, -row))[:k] for row in scores])
-    return np.take_along_axis(scores, best, axis=1), best
 
 
 def _check(vectors: torch.Tensor, queries: torch.Tensor, k: int, path: str, allocated: int | None = None) -> None:
