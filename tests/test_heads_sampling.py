@@ -8,7 +8,13 @@ import torch
 
 from ebv_cl import EBVBank
 from ebv_cl.heads import EBVHead
-from ebv_cl.heads.sampling import blocked_topk, hardest_candidates, sample_class_set, sampled_softmax_loss
+from ebv_cl.heads.sampling import (
+    blocked_topk,
+    draw_excluding,
+    hardest_candidates,
+    sample_class_set,
+    sampled_softmax_loss,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -38,6 +44,51 @@ def test_hardest_candidates_ranks_distinct_non_excluded_classes():
     exclude = torch.tensor([2])
     assert hardest_candidates(idx, sc, exclude, 2).tolist() == [3, 5]
     assert hardest_candidates(idx, sc, exclude, 10).tolist() == [3, 5, 7]
+
+
+def _hardest_by_brute_force(idx: torch.Tensor, sc: torch.Tensor, exclude: torch.Tensor, k: int) -> list[int]:
+    best: dict[int, float] = {}
+    for i, s in zip(idx.reshape(-1).tolist(), sc.reshape(-1).tolist()):
+        if i >= 0 and i not in set(exclude.tolist()):
+            best[i] = max(best.get(i, float("-inf")), s)
+    return sorted(best, key=lambda c: -best[c])[:k]
+
+
+@pytest.mark.parametrize("classes,k,seed", [(5, 3, 0), (40, 10, 1), (40, 60, 2), (10000, 16, 3), (12, 1, 4)])
+def test_hardest_candidates_equals_brute_force_with_and_without_repeats(classes, k, seed):
+    # Few classes: the k best entries repeat classes (exact dedupe path); many: they do not (fast path).
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(-1, classes, (30, 8), generator=g)
+    sc = torch.rand(30, 8, generator=g)
+    exclude = torch.randint(classes, (7,), generator=g)
+    assert hardest_candidates(idx, sc, exclude, k).tolist() == _hardest_by_brute_force(idx, sc, exclude, k)
+
+
+def test_hardest_candidates_with_everything_excluded_is_empty():
+    idx = torch.tensor([[1, 2], [2, -1]])
+    assert hardest_candidates(idx, torch.rand(2, 2), torch.tensor([2, 1]), 4).numel() == 0
+
+
+@pytest.mark.parametrize("n,taken,count", [(100000, 300, 128), (1000, 10, 500), (50, 49, 5), (64, 0, 64)])
+def test_draw_excluding_gives_distinct_free_classes(n, taken, count):
+    g = torch.Generator().manual_seed(0)
+    taken_set = torch.randperm(n, generator=g)[:taken].sort().values
+    drawn = draw_excluding(n, taken_set, count, generator=g)
+    assert drawn.numel() == min(count, n - taken)
+    assert drawn.unique().numel() == drawn.numel()
+    assert not set(drawn.tolist()) & set(taken_set.tolist())
+    assert drawn.min() >= 0 and drawn.max() < n
+
+
+def test_draw_excluding_is_uniform_over_the_free_classes():
+    taken = torch.tensor([0, 7, 8])
+    draws = torch.cat([draw_excluding(40, taken, 4, generator=torch.Generator().manual_seed(s)) for s in range(2000)])
+    counts = np.bincount(draws.numpy(), minlength=40)
+    assert counts[[0, 7, 8]].sum() == 0
+    free = np.delete(counts, [0, 7, 8])
+    expected = 2000 * 4 / 37
+    chi2 = float(((free - expected) ** 2 / expected).sum())
+    assert chi2 < 80, f"chi-square {chi2:.1f} over 36 degrees of freedom"  # p < 1e-4 beyond ~75
 
 
 @pytest.mark.parametrize(

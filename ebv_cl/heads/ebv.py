@@ -29,7 +29,7 @@ from torch import nn
 from ..bank import EBVBank
 from ..errors import ConfigError
 from .base import ClassifierHead
-from .sampling import blocked_topk, hardest_candidates, sample_class_set, sampled_softmax_loss
+from .sampling import blocked_topk, draw_excluding, hardest_candidates
 
 __all__ = ["EBVHead"]
 
@@ -164,17 +164,21 @@ class EBVHead(ClassifierHead):
         if not self.uses_sampling(x.shape[0]):
             return nn.functional.cross_entropy(self._logits(x), targets)
         z = self._scaled_embed(x)
-        required = torch.cat([targets, self._hard_negatives(z, targets)])
-        class_set = sample_class_set(self.num_classes, required, self.sampled_negatives or 0, generator=self._generator)
+        positives, local = targets.unique(return_inverse=True)  # positives first: target j is column local[j]
+        hard = self._hard_negatives(z, targets, positives)
+        taken = torch.cat([positives, hard])
+        drawn = draw_excluding(self.num_classes, taken.sort().values, self.sampled_negatives or 0,
+                               generator=self._generator)
+        class_set = torch.cat([taken, drawn])
         self.last_class_set_size = int(class_set.numel())
-        return sampled_softmax_loss(z, self.class_vectors, targets, class_set, temperature=1.0)
+        return nn.functional.cross_entropy(z @ self.bank_vectors.index_select(0, class_set).T, local)
 
     @torch.no_grad()
-    def _hard_negatives(self, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def _hard_negatives(self, z: torch.Tensor, targets: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        # classes: the sorted distinct targets
         if self.hard_negatives == 0:
             return targets.new_empty(0)
         vectors = self.class_vectors
-        classes = targets.unique()
         if self.hard_negative_mode == "scan":
             scores, idx = blocked_topk(z.detach(), vectors, _CANDIDATES, exclude=targets, block=self.search_block)
             return hardest_candidates(idx, scores, classes, self.hard_negatives)
@@ -182,8 +186,9 @@ class EBVHead(ClassifierHead):
             k = min(_CANDIDATES + 1, self.num_classes)  # + 1: the positive itself is usually the nearest
             scores, idx = self._bank_index(z.device).search_slots(z.detach(), k)
             return hardest_candidates(idx.to(z.device), scores.to(z.device), classes, self.hard_negatives)
-        missing = classes[self._neighbors[classes, 0] == -1]
-        if missing.numel():
+        unfilled = self._neighbors[classes, 0] == -1
+        if bool(unfilled.any()):
+            missing = classes[unfilled]
             scores, idx = blocked_topk(vectors[missing], vectors, _CANDIDATES, exclude=missing, block=self.search_block)
             self._neighbors[missing] = idx
             self._neighbor_scores[missing] = scores
