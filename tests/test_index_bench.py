@@ -11,14 +11,14 @@ from ebv_cl.cli import main
 
 def test_bench_search_json(capsys):
     assert main(["bench", "search", "--n", "3000", "--dim", "32", "--queries", "64", "--k", "2", "--repeats", "1",
-                 "--threads", "1", "--json"]) == 0
+                 "--threads", "1", "--shard-devices", "cpu,cpu", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     methods = {r["method"]: r for r in report["results"]}
-    assert {"faiss_flat", "torch", "ebv_int8", "ebv_fp32"} <= set(methods)
+    assert {"faiss_flat", "torch", "ebv_int8", "ebv_fp32", "ebv_sharded"} <= set(methods)
     for r in report["results"]:
         assert {"method", "exact", "ms_per_1k_queries", "top1_agreement", "queries_per_s", "index_bytes"} <= set(r)
         assert r["ms_per_1k_queries"] > 0
-    for name in ("ebv_int8", "ebv_fp32"):
+    for name in ("ebv_int8", "ebv_fp32", "ebv_sharded"):
         assert methods[name]["exact"] is True and methods[name]["certified"] is True
         assert methods[name]["top1_exact_agreement"] == 1.0
     assert methods["faiss_flat"]["top1_agreement"] == 1.0

@@ -3,7 +3,7 @@
 On one bank (random unit vectors, or ``--bank PATH``) and one query batch (half random unit vectors, half
 bank vectors plus noise, cosine about 0.7 to their class), it times: ``faiss_flat`` (``IndexFlatIP``),
 ``torch`` (blocked float32 matmul + topk) and the ``flat`` paths of ``BankIndex`` (``ebv_int8``, ``ebv_fp32``,
-``ebv_wht`` on Kerdock banks), plus ``hnsw``/``ivf`` with ``--approx``. Methods run round-robin, ``--repeats``
+``ebv_wht`` on Kerdock banks), ``ebv_sharded`` with ``--shard-devices`` and ``hnsw``/``ivf`` with ``--approx``. Methods run round-robin, ``--repeats``
 rounds after one warm-up (which also builds each index), so that load from other processes hits them alike;
 the best round is reported, with the median beside it. Agreement is measured against FAISS flat's top-k and,
 unless ``--no-truth``, against the exact float64 top-1. Timings taken on a loaded machine are only meaningful
@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="OpenMP threads for torch and FAISS (default: leave both as they are)")
     parser.add_argument("--approx", action="store_true", help="also time hnsw and ivf (slow to build)")
+    parser.add_argument("--shard-devices", default=None,
+                        help="also time the exact 'sharded' kind over these comma-separated devices "
+                             "(e.g. cuda:0,cuda:1 or cpu,cpu)")
     parser.add_argument("--no-truth", action="store_true", help="skip the float64 ground truth")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.set_defaults(func=main)
@@ -78,7 +81,7 @@ def _torch_topk(vectors: torch.Tensor, queries: torch.Tensor, k: int) -> tuple[t
 _Method = tuple[Callable[[torch.Tensor], Any], dict[str, Any]]
 
 
-def _methods(bank: Any, allocator: Any, k: int, approx: bool) -> dict[str, _Method]:
+def _methods(bank: Any, allocator: Any, k: int, approx: bool, shard_devices: str | None = None) -> dict[str, _Method]:
     import faiss
 
     from ..index import BankIndex, choose_path
@@ -95,6 +98,11 @@ def _methods(bank: Any, allocator: Any, k: int, approx: bool) -> dict[str, _Meth
     for path in paths:
         index = BankIndex(bank, allocator, path=path, device="cpu")
         methods[f"ebv_{path}"] = (lambda q, index=index: index.search_slots(q, k)[1],
+                                  {"exact": True, "certified": True, "index": index})
+    if shard_devices:
+        devices = [d.strip() for d in shard_devices.split(",") if d.strip()]
+        index = BankIndex(bank, allocator, kind="sharded", devices=devices)
+        methods["ebv_sharded"] = (lambda q, index=index: index.search_slots(q, k)[1],
                                   {"exact": True, "certified": True, "index": index})
     if approx:
         for kind in ("hnsw", "ivf"):
@@ -127,7 +135,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bank, queries = _problem(args)
     allocator = SlotAllocator(bank.n)
     allocator.allocate(range(bank.n))
-    methods = _methods(bank, allocator, args.k, args.approx)
+    methods = _methods(bank, allocator, args.k, args.approx, getattr(args, "shard_devices", None))
     times: dict[str, list[float]] = {name: [] for name in methods}
     answers: dict[str, torch.Tensor] = {}
     for round_ in range(1 + max(1, args.repeats)):

@@ -34,18 +34,21 @@ class BankIndex:
     Args:
         bank: The ``EBVBank`` (its ``(N, dim)`` unit ``vectors`` never change).
         allocator: The ``SlotAllocator`` mapping labels to rows; its capacity must not exceed ``bank.n``.
-        kind: A name from ``index_kinds()``: ``"flat"`` (exact, default), ``"hnsw"`` or ``"ivf"``
+        kind: A name from ``index_kinds()``: ``"flat"`` (exact, default), ``"sharded"`` (exact, the bank split
+            into row shards over several devices, see ``ebv_cl.index.sharded``), ``"hnsw"`` or ``"ivf"``
             (approximate; see ``ebv_cl.index.approx`` for their recall).
         path: For ``flat``: a name from ``search_paths()`` or ``"auto"`` (``wht`` for Kerdock banks, ``fp32`` on
             CUDA, ``int8`` on the CPU; all exact). Other kinds take ``"auto"`` only.
-        device: Where scoring runs (default: CUDA when available, else the CPU).
-        **kind_options: Options of the kind (``hnsw``: ``m``, ``ef_construction``, ``ef_search``; ``ivf``:
-            ``nlist``, ``nprobe``, ``seed``).
+        device: Where scoring runs (default: CUDA when available, else the CPU). Kind ``sharded`` places its
+            shards on its ``devices`` option and merges on the CPU: leave ``device`` unset or ``"cpu"``.
+        **kind_options: Options of the kind (``sharded``: ``devices``, ``shard_path``; ``hnsw``: ``m``,
+            ``ef_construction``, ``ef_search``; ``ivf``: ``nlist``, ``nprobe``, ``seed``).
 
     Raises:
         TypeError: if ``bank``/``allocator`` have the wrong type or an option is unknown.
         ValueError: on an unknown kind or path.
         BankMismatchError: if the allocator holds more slots than the bank has vectors.
+        ValueError: also for kind ``sharded`` with a ``device`` other than the CPU.
     """
 
     def __init__(
@@ -69,6 +72,13 @@ class BankIndex:
             )
         check_options(kind, path, kind_options)
         self.bank, self.allocator, self.kind, self.path = bank, allocator, kind, path
+        if kind == "sharded":
+            if device is not None and torch.device(device).type != "cpu":
+                raise ValueError(
+                    f"kind 'sharded' puts its shards on its devices= option and merges on the CPU; got device={device!r}, "
+                    "expected None or 'cpu'"
+                )
+            device = "cpu"
         self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
         self._options = dict(kind_options)
         self._engine: Any = None

@@ -1,4 +1,5 @@
-"""The registry of index kinds a YAML file can name: ``flat`` (exact), ``hnsw`` and ``ivf`` (approximate).
+"""The registry of index kinds a YAML file can name: ``flat`` (exact), ``sharded`` (exact, the bank split over
+several devices), ``hnsw`` and ``ivf`` (approximate).
 
 A kind's factory takes the bank, its float32 vectors on the search device, the device, the path name and the
 kind's own keyword options, and returns an engine with ``search(queries, n, k) -> (scores, slots)``,
@@ -15,6 +16,7 @@ import torch
 from ..registry import Registry
 from .approx import make_hnsw, make_ivf
 from .paths import SEARCH_PATHS, choose_path
+from .sharded import make_sharded
 
 __all__ = ["INDEX_KINDS", "index_kinds", "check_options", "create_engine"]
 
@@ -27,6 +29,11 @@ def _flat(bank: Any, vectors: torch.Tensor, device: torch.device, path: str) -> 
     return SEARCH_PATHS.create(name, bank, vectors, device)
 
 
+@INDEX_KINDS.register("sharded")
+def _sharded(bank: Any, vectors: torch.Tensor, device: torch.device, path: str, **options: Any) -> Any:
+    return make_sharded(vectors, **options)
+
+
 @INDEX_KINDS.register("hnsw")
 def _hnsw(bank: Any, vectors: torch.Tensor, device: torch.device, path: str, **options: Any) -> Any:
     return make_hnsw(vectors, **options)
@@ -37,7 +44,9 @@ def _ivf(bank: Any, vectors: torch.Tensor, device: torch.device, path: str, **op
     return make_ivf(vectors, **options)
 
 
-_OPTION_FACTORIES: dict[str, Callable[..., Any] | None] = {"flat": None, "hnsw": make_hnsw, "ivf": make_ivf}
+_OPTION_FACTORIES: dict[str, Callable[..., Any] | None] = {
+    "flat": None, "sharded": make_sharded, "hnsw": make_hnsw, "ivf": make_ivf,
+}
 
 
 def index_kinds() -> list[str]:
