@@ -32,7 +32,7 @@ def _queries(index: BankIndex, count: int = 40, seed: int = 1) -> torch.Tensor:
 
 
 def test_registries_list_kinds_and_paths():
-    assert index_kinds() == ["flat", "sharded", "hnsw", "ivf"]
+    assert index_kinds() == ["flat", "hnsw", "ivf", "sharded"]
     assert set(search_paths()) == {"int8", "fp32", "float64", "faiss", "wht"}
 
 
