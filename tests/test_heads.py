@@ -217,3 +217,24 @@ def test_columns_of_tensor_fast_path_equals_the_allocator(labels):
         head.columns_of(torch.tensor([-1]))
     head.add_classes([6])  # the table follows new classes
     assert head.columns_of(torch.tensor([6])).tolist() == [len(labels)]
+
+
+def test_deepcopy_of_an_ebv_head_shares_the_bank_but_nothing_trainable():
+    import copy
+
+    head = _make("ebv")
+    head.add_classes([1, 2, 3])
+    model = torch.nn.Sequential(torch.nn.Linear(IN, IN), head)
+    clone = copy.deepcopy(model)
+    twin = clone[1]
+    assert twin.bank_vectors.data_ptr() == head.bank_vectors.data_ptr()
+    assert twin._bank is head._bank
+    assert twin.projection.weight.data_ptr() != head.projection.weight.data_ptr()
+    assert twin.slots is not head.slots
+    x = _batch()
+    torch.testing.assert_close(clone(x), model(x))
+    with torch.no_grad():
+        twin.projection.weight.add_(1.0)
+    assert not torch.allclose(clone(x), model(x))
+    twin.add_classes([4])
+    assert head.classes == [1, 2, 3] and twin.classes == [1, 2, 3, 4]
