@@ -181,3 +181,35 @@ def test_progress_plugin_pickles_without_its_bar():
     quiet.before_training_epoch(object())
     quiet.after_training_iteration(object())
     assert quiet._bar is None
+
+
+def test_head_effect_table_pairs_seeds_and_tests_the_difference():
+    from ebv_cl.run.results import head_effect_table
+
+    runs = []
+    for seed, (fc, ebv, ncm) in enumerate([(0.50, 0.60, 0.51), (0.70, 0.81, 0.69), (0.40, 0.49, 0.42)]):
+        runs += [_record("fc+replay", seed, 0.5, final=fc), _record("ebv+replay", seed, 0.5, final=ebv, forget=0.05),
+                 _record("ncm+replay", seed, 0.5, final=ncm)]
+    runs += [_record("ebv+der", 0, 0.5, final=0.9), _record("fc+der", 0, 0.5, final=0.8)]
+    runs.append(_record("ebv+lwf", 0, 0.5))  # no fc+lwf: no row
+    table = head_effect_table(runs)
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line for line in table.splitlines() if line.startswith("| ")}
+    # ebv - fc = +10, +11, +9 points: spread 1, large against it; the unpaired stds (~15) would hide it
+    assert "| 3 | +10.00 ± 1.00 | -5.00 ± 0.00 | better |" in rows[("replay", "ebv")]
+    assert "no clear difference" in rows[("replay", "ncm")]  # +1, -1, +2
+    assert "| 1 | +10.00 |" in rows[("der", "ebv")] and "n/a (one seed)" in rows[("der", "ebv")]
+    assert ("lwf", "ebv") not in rows
+    worse = [_record("fc+naive", s, 0.5, final=0.6 + 0.01 * s) for s in range(3)]
+    worse += [_record("ebv+naive", s, 0.5, final=0.5 + 0.012 * s) for s in range(3)]
+    assert "| worse |" in head_effect_table(worse)
+    assert head_effect_table([_record("ebv+replay", 0, 0.5)]) == ""
+
+
+def test_results_md_includes_the_head_effect_table(tmp_path):
+    folder = ResultsFolder(tmp_path / "out", config_text="a: 1\n", name="x")
+    folder.start(resume=False)
+    for seed in range(2):
+        folder.add(_record("fc+replay", seed, 0.5, final=0.5), plot=False)
+        folder.add(_record("ebv+replay", seed, 0.5, final=0.6 + 0.01 * seed), plot=False)
+    text = (tmp_path / "out" / "results.md").read_text()
+    assert "## Swapping fc for another head, per method" in text and "| replay | ebv | 2 |" in text

@@ -8,7 +8,9 @@ strategy and seed (keys ``strategy``, ``head``, ``method``, ``seed``, ``accuracy
 ``wall_time_s``, ...; accuracies are fractions in [0, 1], ``null`` where undefined). Every write is atomic;
 ``results.json`` and ``results.md`` are rewritten as soon as a run finishes, so a crash loses only the run in
 progress, and ``accuracy.png`` (slower to draw) once every strategy of a seed has finished. ``results.md`` holds the
-comparison table (mean and sample standard deviation over seeds, in percent) and ``accuracy.png`` the
+comparison table (mean and sample standard deviation over seeds, in percent), then, per method, what swapping
+the fc head for each other head changes (``head_effect_table``: differences paired by seed, with a paired
+t-test), and ``accuracy.png`` the
 accuracy on seen classes after each experience, one line per strategy (mean over seeds).
 """
 
@@ -26,7 +28,7 @@ import numpy as np
 from ..atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..errors import ConfigError
 
-__all__ = ["ResultsFolder", "config_digest", "comparison_table", "plot_accuracy", "FORMAT"]
+__all__ = ["ResultsFolder", "config_digest", "comparison_table", "head_effect_table", "plot_accuracy", "FORMAT"]
 
 FORMAT = 1
 RESOLVED_CONFIG = "resolved_config.yaml"
@@ -83,6 +85,78 @@ def comparison_table(runs: Sequence[dict[str, Any]], *, title: str | None = None
         "",
     ]
     return "\n".join(lines)
+
+
+def _paired(runs: Sequence[dict[str, Any]], key: str, head: str, baseline: str, method: str) -> list[float]:
+    by_seed: dict[str, dict[int, float]] = {head: {}, baseline: {}}
+    for run in runs:
+        if run["method"] == method and run["head"] in by_seed and run.get(key) is not None:
+            by_seed[run["head"]][run["seed"]] = float(run[key])
+    common = sorted(set(by_seed[head]) & set(by_seed[baseline]))
+    return [by_seed[head][s] - by_seed[baseline][s] for s in common]
+
+
+def _verdict(diffs: Sequence[float], *, higher_is_better: bool = True) -> str:
+    """Two-sided paired t-test at the 5% level on per-seed differences."""
+    if len(diffs) < 2:
+        return "n/a (one seed)"
+    from scipy import stats
+
+    mean, std = float(np.mean(diffs)), float(np.std(diffs, ddof=1))
+    if std == 0.0:
+        significant = mean != 0.0
+    else:
+        t = mean / (std / math.sqrt(len(diffs)))
+        significant = abs(t) > float(stats.t.ppf(0.975, len(diffs) - 1))
+    if not significant:
+        return "no clear difference"
+    return "better" if (mean > 0) == higher_is_better else "worse"
+
+
+def _points(diffs: Sequence[float]) -> str:
+    mean, std, n = _mean_std(diffs)
+    if n == 0:
+        return "n/a"
+    return f"{100 * mean:+.2f}" if n == 1 else f"{100 * mean:+.2f} ± {100 * std:.2f}"
+
+
+def head_effect_table(runs: Sequence[dict[str, Any]], *, baseline: str = "fc") -> str:
+    """Per method, what swapping the ``baseline`` head for each other head changes (Markdown; "" if nothing to pair).
+
+    Differences are paired by seed (a seed fixes the class order, the subsamples and the backbone's
+    initialisation, so two heads under one seed see the same stream): mean ± sample standard deviation of the
+    per-seed differences in points, and the verdict of a two-sided paired t-test at the 5% level on final
+    accuracy ("better", "worse" or "no clear difference").
+    """
+    rows = []
+    methods = list(dict.fromkeys(run["method"] for run in runs))
+    for method in methods:
+        heads = list(dict.fromkeys(r["head"] for r in runs if r["method"] == method))
+        if baseline not in heads:
+            continue
+        for head in heads:
+            if head == baseline:
+                continue
+            final = _paired(runs, "final_accuracy", head, baseline, method)
+            if not final:
+                continue
+            forget = _paired(runs, "forgetting", head, baseline, method)
+            rows.append(f"| {method} | {head} | {len(final)} | {_points(final)} | {_points(forget)} "
+                        f"| {_verdict(final)} |")
+    if not rows:
+        return ""
+    return "\n".join([
+        f"## Swapping {baseline} for another head, per method",
+        "",
+        f"| method | head | paired seeds | final acc. minus {baseline} (points) | forgetting minus {baseline} (points) "
+        "| final acc.: paired t-test, 5% |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "Differences are paired by seed (same class order, subsamples and initialisation); mean ± sample "
+        "standard deviation over seeds. Lower forgetting is better.",
+        "",
+    ])
 
 
 def plot_accuracy(runs: Sequence[dict[str, Any]], *, title: str | None = None) -> bytes:
@@ -207,6 +281,8 @@ class ResultsFolder:
         }
         atomic_write_json(self.results_json, payload)
         if self.runs:
-            atomic_write_text(self.path / "results.md", comparison_table(self.runs, title=self.name))
+            tables = comparison_table(self.runs, title=self.name)
+            effects = head_effect_table(self.runs)
+            atomic_write_text(self.path / "results.md", tables + ("\n" + effects if effects else ""))
             if plot:
                 atomic_write_bytes(self.path / "accuracy.png", plot_accuracy(self.runs, title=self.name))
