@@ -1,4 +1,4 @@
-"""The ``ebv-cl`` command line: ``bank``, ``run`` and ``bench`` subcommands.
+"""The ``ebv-cl`` command line: ``bank``, ``run``, ``bench`` and ``report`` subcommands.
 
 This module only parses arguments and dispatches; each subcommand lives in its own module exposing
 ``register(subparsers)``. User errors (ebv-cl's own errors, bad values, missing files) print one line to
@@ -15,7 +15,7 @@ from typing import Sequence
 
 __all__ = ["main", "build_parser"]
 
-_SUBCOMMAND_MODULES = ("ebv_cl.cli.bank_cmd", "ebv_cl.cli.run_cmd", "ebv_cl.cli.bench_cmd")
+_SUBCOMMAND_MODULES = ("ebv_cl.cli.bank_cmd", "ebv_cl.cli.run_cmd", "ebv_cl.cli.bench_cmd", "ebv_cl.cli.report_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,92 @@
+"""One comparison from several results folders of ``ebv-cl run`` (``ebv-cl report``).
+
+A comparison is often run in pieces: some strategies in one process, more later, or on another machine. The
+pieces compare only if they ran the same experiment: the same scenario, bank and training settings, with
+different strategies or seeds. ``merge_results`` checks exactly that from each folder's ``results.json`` and
+``resolved_config.yaml`` and refuses, naming the folder and the setting, when they differ; ``report_markdown``
+then renders the comparison table and the paired head-effect table of ``ebv_cl.run.results`` over all runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from ..errors import ConfigError
+from .results import FORMAT, RESOLVED_CONFIG, comparison_table, head_effect_table
+
+__all__ = ["merge_results", "report_markdown"]
+
+# Settings that may differ between the pieces of one comparison: what ran, and how it was displayed or stored.
+_FREE_KEYS = frozenset({"name", "strategies", "seeds", "progress", "checkpoint", "data_root"})
+
+
+def _load(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    path = folder / "results.json" if folder.is_dir() else folder
+    if not path.is_file():
+        raise FileNotFoundError(f"results folder {str(folder)!r} has no results.json (expected an ebv-cl run --out folder)")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(results, dict) or results.get("format") != FORMAT or not isinstance(results.get("runs"), list):
+        raise ConfigError(f"{path} is not an ebv-cl results file of format {FORMAT}")
+    config_path = path.parent / RESOLVED_CONFIG
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    return results, config or {}
+
+
+def _settings(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in _FREE_KEYS}
+
+
+def merge_results(folders: Sequence[str | Path]) -> tuple[str, list[dict[str, Any]]]:
+    """The runs of several results folders of one experiment, and a title.
+
+    Args:
+        folders: Output folders of ``ebv-cl run`` (or paths to their ``results.json``).
+
+    Returns:
+        ``(title, runs)``: the first folder's run name, and every run record.
+
+    Raises:
+        FileNotFoundError: if a folder has no ``results.json``.
+        ConfigError: on a malformed results file, folders whose scenario, bank or training settings differ (the
+            message names the folder and the setting), or a strategy and seed found in two folders.
+    """
+    if not folders:
+        raise ValueError("folders must name at least one results folder, got none")
+    first_results, first_config = _load(Path(folders[0]))
+    reference = {"scenario": first_results.get("scenario"), "bank": first_results.get("bank")}
+    runs: list[dict[str, Any]] = []
+    seen: dict[tuple[str, int], str] = {}
+    for folder in folders:
+        results, config = _load(Path(folder))
+        for key in ("scenario", "bank"):
+            if results.get(key) is not None and reference[key] is not None and results.get(key) != reference[key]:
+                raise ConfigError(
+                    f"{folder}: its {key} {results.get(key)} differs from {folders[0]}'s {reference[key]}; "
+                    "a report compares runs of one experiment"
+                )
+        a, b = _settings(first_config), _settings(config)
+        differing = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        if differing:
+            detail = ", ".join(f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in differing)
+            raise ConfigError(f"{folder}: settings differ from {folders[0]} ({detail}); a report compares runs of one experiment")
+        for run in results["runs"]:
+            key = (run["strategy"], run["seed"])
+            if key in seen:
+                raise ConfigError(f"{run['strategy']} seed {run['seed']} is in both {seen[key]} and {folder}")
+            seen[key] = str(folder)
+            runs.append(run)
+    return str(first_results.get("name") or Path(folders[0]).name), runs
+
+
+def report_markdown(folders: Sequence[str | Path], *, baseline: str = "fc") -> str:
+    """The Markdown comparison of the merged folders: the comparison table, then the head-effect table."""
+    title, runs = merge_results(folders)
+    effects = head_effect_table(runs, baseline=baseline)
+    return comparison_table(runs, title=title) + ("\n" + effects if effects else "")

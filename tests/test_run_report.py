@@ -1,0 +1,66 @@
+"""``ebv-cl report``: merging results folders of one experiment, and refusing folders of different ones."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ebv_cl.cli import main
+from ebv_cl.errors import ConfigError
+from ebv_cl.run.report import merge_results, report_markdown
+from ebv_cl.run.results import ResultsFolder
+
+SCENARIO = {"dataset": "digits", "kind": "class_incremental", "n_experiences": 5}
+
+
+def _record(strategy: str, seed: int, final: float) -> dict:
+    head, method = strategy.split("+")
+    return {"strategy": strategy, "head": head, "method": method, "seed": seed, "accuracy_matrix": [[final]],
+            "seen_accuracy": [final], "avg_incremental_accuracy": final, "final_accuracy": final,
+            "forgetting": 0.1, "trainable_head_params": [10], "wall_time_s": 1.0}
+
+
+def _folder(path, strategies, *, epochs=2, scenario=SCENARIO, seeds=(0, 1, 2), base=0.5):
+    config = f"name: demo\nepochs: {epochs}\nlr: 0.01\nstrategies: {list(strategies)}\nseeds: {list(seeds)}\n"
+    folder = ResultsFolder(path, config_text=config, name="demo")
+    folder.scenario = scenario
+    folder.start(resume=False)
+    for i, strategy in enumerate(strategies):
+        for seed in seeds:
+            folder.add(_record(strategy, seed, base + 0.1 * i + 0.01 * seed), plot=False)
+    return path
+
+
+def test_report_merges_folders_and_pairs_heads_across_them(tmp_path, capsys):
+    a = _folder(tmp_path / "a", ["fc+replay"])
+    b = _folder(tmp_path / "b", ["ebv+replay", "ncm+replay"], base=0.6)
+    title, runs = merge_results([a, b])
+    assert title == "demo" and len(runs) == 9
+    text = report_markdown([a, b])
+    assert "| fc+replay |" in text and "| ebv+replay |" in text
+    assert "| replay | ebv | 3 | +10.00 ± 0.00 |" in text  # paired across the two folders
+    out = tmp_path / "report.md"
+    assert main(["report", str(a), str(b / "results.json"), "--out", str(out)]) == 0
+    assert out.read_text() in capsys.readouterr().out
+
+
+def test_report_refuses_folders_of_different_experiments(tmp_path):
+    a = _folder(tmp_path / "a", ["fc+replay"])
+    with pytest.raises(ConfigError, match=r"settings differ .*epochs: 2 vs 3"):
+        merge_results([a, _folder(tmp_path / "b", ["ebv+replay"], epochs=3)])
+    other = dict(SCENARIO, dataset="mnist")
+    with pytest.raises(ConfigError, match=r"its scenario .*'mnist'.* differs"):
+        merge_results([a, _folder(tmp_path / "c", ["ebv+replay"], scenario=other)])
+    with pytest.raises(ConfigError, match=r"fc\+replay seed 0 is in both"):
+        merge_results([a, _folder(tmp_path / "d", ["fc+replay"], seeds=(0,))])
+
+
+def test_report_errors_name_the_bad_folder(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert "missing' has no results.json" in capsys.readouterr().err
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "results.json").write_text(json.dumps({"format": 99, "runs": []}))
+    assert main(["report", str(bad)]) == 2
+    assert "not an ebv-cl results file of format 1" in capsys.readouterr().err
