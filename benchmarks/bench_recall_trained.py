@@ -71,7 +71,7 @@ def _train(args: argparse.Namespace, bank: EBVBank, train: Any) -> tuple[torch.n
             loss = head.training_loss(backbone(x), head.columns_of(y))
             loss.backward()
             opt.step()
-            total, count = total + float(loss) * len(y), count + len(y)
+            total, count = total + float(loss.detach()) * len(y), count + len(y)
         print(f"epoch {epoch + 1}/{args.epochs}: loss {total / count:.3f}", file=sys.stderr)
     return backbone.eval(), head.eval()
 
