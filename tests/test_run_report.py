@@ -34,12 +34,13 @@ def _folder(path, strategies, *, epochs=2, scenario=SCENARIO, seeds=(0, 1, 2), b
 
 def test_report_merges_folders_and_pairs_heads_across_them(tmp_path, capsys):
     a = _folder(tmp_path / "a", ["fc+replay"])
-    b = _folder(tmp_path / "b", ["ebv+replay", "ncm+replay"], base=0.6)
+    b = _folder(tmp_path / "b", ["ncm+replay", "ebv+replay"])
     title, runs = merge_results([a, b])
     assert title == "demo" and len(runs) == 9
     text = report_markdown([a, b])
     assert "| fc+replay |" in text and "| ebv+replay |" in text
     assert "| replay | ebv | 3 | +10.00 ± 0.00 |" in text  # paired across the two folders
+    assert text.index("| fc+replay") < text.index("| ebv+replay") < text.index("| ncm+replay")  # baseline first
     out = tmp_path / "report.md"
     assert main(["report", str(a), str(b / "results.json"), "--out", str(out)]) == 0
     assert out.read_text() in capsys.readouterr().out

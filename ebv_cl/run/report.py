@@ -85,8 +85,21 @@ def merge_results(folders: Sequence[str | Path]) -> tuple[str, list[dict[str, An
     return str(first_results.get("name") or Path(folders[0]).name), runs
 
 
+def _canonical_order(runs: list[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
+    """Runs sorted by method (registry order), then head (the baseline first, then registry order), then seed."""
+    from ..continual.strategies.names import METHOD_NAMES
+    from ..heads import list_heads
+
+    methods = {m: i for i, m in enumerate(METHOD_NAMES)}
+    heads = {h: i for i, h in enumerate([baseline, *[h for h in list_heads() if h != baseline]])}
+    return sorted(runs, key=lambda r: (methods.get(r["method"], len(methods)), r["method"],
+                                       heads.get(r["head"], len(heads)), r["head"], r["seed"]))
+
+
 def report_markdown(folders: Sequence[str | Path], *, baseline: str = "fc") -> str:
-    """The Markdown comparison of the merged folders: the comparison table, then the head-effect table."""
+    """The Markdown comparison of the merged folders, rows by method then head (``baseline`` first): the
+    comparison table, then the head-effect table."""
     title, runs = merge_results(folders)
+    runs = _canonical_order(runs, baseline)
     effects = head_effect_table(runs, baseline=baseline)
     return comparison_table(runs, title=title) + ("\n" + effects if effects else "")
