@@ -14,6 +14,22 @@ ivf (nlist=4 sqrt N, np=16) 2e4, 128  0.280              0.866             1.6
 ivf (nlist=4 sqrt N, np=16) 2e4, 512  0.161              0.972             5.5
 ==========================  ========  =================  ================  ==========
 
+On what users search with, test-set embeddings of a backbone trained with the EBV head
+(``benchmarks/bench_recall_trained.py``: bank 20,000 x 128, every slot searchable, one thread, loaded machine):
+
+==============================  ==========  ===============================  =====================
+queries                         exact acc.  hnsw recall@1, ef_search          ivf recall@1, nprobe
+                                            16 / 64 / 128 / 512               1 / 16 / 64
+==============================  ==========  ===============================  =====================
+EMNIST ByClass, 62 classes      81.7%       0.701 / 0.962 / 0.995 / 1.000    0.184 / 0.598 / 0.854
+Omniglot, 1,623 classes         9.9%        0.391 / 0.770 / 0.927 / 0.999    0.050 / 0.273 / 0.568
+==============================  ==========  ===============================  =====================
+
+Recall rises with how well the model is trained (embeddings nearer their class vector). The exact ``int8``
+path took 106 ms per 1,000 queries there, against 350 ms for hnsw at ef_search 128. IVF is trained once on
+the whole bank, so while few classes are allocated most of its lists are empty: 0.85 recall@1 at nprobe 64
+with 62 classes allocated.
+
 Recall on random queries falls as d grows (the issue measured 0.02-0.4 on random and 0.5-0.96 on near-bank
 queries at larger N), and HNSW takes minutes to build: use ``flat`` wherever the exact answer matters.
 ``tests/test_index_approx.py`` (slow marker) re-measures the table.
