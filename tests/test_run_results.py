@@ -197,12 +197,14 @@ def test_head_effect_table_pairs_seeds_and_tests_the_difference():
     # ebv - fc = +10, +11, +9 points: spread 1, large against it; the unpaired stds (~15) would hide it
     assert "| 3 | +10.00 ± 1.00 | -5.00 ± 0.00 | better |" in rows[("replay", "ebv")]
     assert "no clear difference" in rows[("replay", "ncm")]  # +1, -1, +2
-    assert "| 1 | +10.00 |" in rows[("der", "ebv")] and "n/a (one seed)" in rows[("der", "ebv")]
+    assert "| 1 | +10.00 |" in rows[("der", "ebv")] and "n/a (fewer than 3 seeds)" in rows[("der", "ebv")]
     assert ("lwf", "ebv") not in rows
     worse = [_record("fc+naive", s, 0.5, final=0.6 + 0.01 * s) for s in range(3)]
     worse += [_record("ebv+naive", s, 0.5, final=0.5 + 0.012 * s) for s in range(3)]
     assert "| worse |" in head_effect_table(worse)
     assert head_effect_table([_record("ebv+replay", 0, 0.5)]) == ""
+    two = [_record(s, seed, 0.5, final=f) for seed in range(2) for s, f in (("fc+lwf", 0.5), ("ebv+lwf", 0.49))]
+    assert "| 2 | -1.00 ± 0.00 | +0.00 ± 0.00 | n/a (fewer than 3 seeds) |" in head_effect_table(two)
 
 
 def test_results_md_includes_the_head_effect_table(tmp_path):

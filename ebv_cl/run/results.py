@@ -97,9 +97,13 @@ def _paired(runs: Sequence[dict[str, Any]], key: str, head: str, baseline: str, 
 
 
 def _verdict(diffs: Sequence[float], *, higher_is_better: bool = True) -> str:
-    """Two-sided paired t-test at the 5% level on per-seed differences."""
-    if len(diffs) < 2:
-        return "n/a (one seed)"
+    """Two-sided paired t-test at the 5% level on per-seed differences (needs 3 seeds or more).
+
+    With 2 seeds the test has one degree of freedom and a zero spread (two runs that differ by the same few test
+    images) would read as certain, so no verdict is given below 3.
+    """
+    if len(diffs) < 3:
+        return "n/a (fewer than 3 seeds)"
     from scipy import stats
 
     mean, std = float(np.mean(diffs)), float(np.std(diffs, ddof=1))
@@ -126,7 +130,7 @@ def head_effect_table(runs: Sequence[dict[str, Any]], *, baseline: str = "fc") -
     Differences are paired by seed (a seed fixes the class order, the subsamples and the backbone's
     initialisation, so two heads under one seed see the same stream): mean ± sample standard deviation of the
     per-seed differences in points, and the verdict of a two-sided paired t-test at the 5% level on final
-    accuracy ("better", "worse" or "no clear difference").
+    accuracy ("better", "worse" or "no clear difference"; none with fewer than 3 paired seeds).
     """
     rows = []
     methods = list(dict.fromkeys(run["method"] for run in runs))
