@@ -16,6 +16,7 @@ import yaml
 
 from ebv_cl.cli import main
 from ebv_cl.run import config_from_dict, default_config, load_config, run_config
+from ebv_cl.run.checkpoints import CheckpointError, load_checkpoint
 
 TINY = {
     "name": "tiny",
@@ -78,7 +79,12 @@ def test_crash_loses_only_the_running_strategy_and_resume_matches(tmp_path):
     with pytest.raises(_Crash):
         run_config(config, out_dir=tmp_path / "cut", log=crash)
     assert [r["strategy"] for r in _figures(tmp_path / "cut")] == ["fc+der"]  # written as soon as it finished
-    assert (tmp_path / "cut" / "checkpoints" / "ebv_replay-seed0.ckpt").exists()
+    ckpt = tmp_path / "cut" / "checkpoints" / "ebv_replay-seed0.ckpt"
+    assert ckpt.exists()
+    # The replay buffer refers to the stream's training set by name (ebv_cl.data.sharing), not by copy: read
+    # without that set, the checkpoint says what it misses.
+    with pytest.raises(CheckpointError, match="refers to the 'train' dataset of its run"):
+        load_checkpoint(ckpt)
     logs: list[str] = []
     run_config(config, out_dir=tmp_path / "cut", resume=True, log=logs.append)
     assert any("already finished, skipped" in m for m in logs)

@@ -14,6 +14,7 @@ from .dataset import ArrayDataset
 from .lazy import LazyImages
 from .registry import DATASETS, dataset_options, list_datasets, load_dataset
 from .roots import cache_dir, resolve_root
+from .sharing import shared_datasets
 from .split import stratified_split
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "dataset_options",
     "cache_dir",
     "resolve_root",
+    "shared_datasets",
     "stratified_split",
 ]

@@ -149,6 +149,12 @@ class ArrayDataset(Dataset):
         std = arr.std(axis=(0, 1), dtype=np.float64) * scale
         return mean.tolist(), np.maximum(std, 1e-8).tolist()
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # Inside ``sharing.shared_datasets`` a listed dataset pickles as a reference, not as its images.
+        from .sharing import shared_reference
+
+        return shared_reference(self) or super().__reduce_ex__(protocol)
+
     def __repr__(self) -> str:
         return (f"ArrayDataset(name={self.name!r}, n={len(self)}, input_shape={self.input_shape}, "
                 f"n_classes={self.n_classes})")

@@ -8,7 +8,9 @@ something in it is not picklable that way (a lambda in a plugin), with ``dill`` 
 next experience, the correct counts so far, the trainable head sizes, the wall time spent and the states of
 every random generator. The write is atomic (temporary file, fsync, rename): a kill at any moment leaves the
 previous checkpoint or the new one, never a torn file. Attributes that only live during one ``train`` call
-(the current experience, its dataloader and minibatch) are left out.
+(the current experience, its dataloader and minibatch) are left out. The runner saves and loads inside
+``ebv_cl.data.sharing.shared_datasets`` with the stream's train and test datasets, so memory items that index
+into them are stored as references (a replay checkpoint on Fashion-MNIST: 2.2 MB instead of 62 MB).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..data.sharing import shared_datasets
 from .checkpoints import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from .components import Components, default_components
 from .config import RunConfig, StrategyConfig, dump_config
@@ -187,10 +188,17 @@ class _Runner:
             total += tj
         return correct, total
 
-    def _checkpoint(self, path: Path, strategy: Any, state: dict[str, Any], *, label: str) -> None:
+    @staticmethod
+    def _datasets(built: Any) -> dict[str, Any]:
+        """The stream's datasets, which checkpoints name instead of copying (``ebv_cl.data.sharing``)."""
+        named = (("train", getattr(built, "train_dataset", None)), ("test", getattr(built, "test_dataset", None)))
+        return {k: v for k, v in named if v is not None}
+
+    def _checkpoint(self, path: Path, strategy: Any, state: dict[str, Any], *, label: str, built: Any) -> None:
         """Save a checkpoint; a failure is logged, not fatal (the run goes on, it just cannot be resumed)."""
         try:
-            save_checkpoint(path, strategy=strategy, state=state)
+            with shared_datasets(self._datasets(built)):
+                save_checkpoint(path, strategy=strategy, state=state)
         except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
             remove_checkpoint(path)
             self.log(f"[{label}] warning: checkpoint not saved ({type(exc).__name__}: {exc}); "
@@ -199,7 +207,8 @@ class _Runner:
     def run_one(self, s: StrategyConfig, seed: int, *, resume: bool) -> dict[str, Any]:
         built = self.scenario(seed)
         ckpt = checkpoint_path(self.folder.checkpoint_dir, strategy=s.label, seed=seed)
-        payload = load_checkpoint(ckpt, map_location=self.device) if resume else None
+        with shared_datasets(self._datasets(built)):
+            payload = load_checkpoint(ckpt, map_location=self.device) if resume else None
         if payload is None:
             remove_checkpoint(ckpt)
             state: dict[str, Any] = {"next_experience": 0, "correct": [], "total": None, "head_params": [],
@@ -227,7 +236,7 @@ class _Runner:
                 self.log(f"[{s.label} seed {seed}] experience {i + 1}/{n_exp}: accuracy on seen classes {seen:.2%}")
                 if self.config.checkpoint and i + 1 < n_exp:
                     state["rng"] = capture_rng()
-                    self._checkpoint(ckpt, strategy, state, label=f"{s.label} seed {seed}")
+                    self._checkpoint(ckpt, strategy, state, label=f"{s.label} seed {seed}", built=built)
         record = {"strategy": s.label, "head": s.head, "method": s.method, "seed": seed,
                   "classes_per_experience": [list(map(int, c)) for c in built.classes_per_experience],
                   "class_order": [int(c) if isinstance(c, (int, np.integer)) else c for c in built.original_labels]}

@@ -48,6 +48,8 @@ class BuiltScenario:
         test_sizes: Test items per experience.
         spec: The resolved spec (preset applied).
         seed: The seed it was built with.
+        train_dataset: The ``ArrayDataset`` the train stream's experiences index into (checkpoints refer to it).
+        test_dataset: The same for the test stream.
     """
 
     benchmark: Any
@@ -62,6 +64,8 @@ class BuiltScenario:
     test_sizes: list[int] = field(default_factory=list)
     spec: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    train_dataset: Any = None
+    test_dataset: Any = None
 
     @property
     def n_experiences(self) -> int:
@@ -220,5 +224,5 @@ def build_scenario(spec: Mapping[str, Any], *, seed: int, root: str | os.PathLik
         original_labels=used, class_names=[train.classes[c] for c in used], n_classes=len(used),
         input_shape=train.input_shape, kind=spec["kind"], description=description,
         train_sizes=_sizes(train_sub.targets, plan.groups), test_sizes=_sizes(test_sub.targets, plan.groups),
-        spec=spec, seed=int(seed),
+        spec=spec, seed=int(seed), train_dataset=train_sub, test_dataset=test_sub,
     )
