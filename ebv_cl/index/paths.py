@@ -31,7 +31,7 @@ from .certified import certified_search
 from .rerank import exact_search
 from .stages import KerdockStage, MatmulStage
 
-__all__ = ["SEARCH_PATHS", "search_paths", "choose_path", "CertifiedPath", "Float64Path", "FaissPath"]
+__all__ = ["SEARCH_PATHS", "search_paths", "choose_path", "matmul_path", "CertifiedPath", "Float64Path", "FaissPath"]
 
 SEARCH_PATHS: Registry[Any] = Registry("search path")
 
@@ -179,6 +179,10 @@ def choose_path(bank: Any, device: torch.device) -> str:
             return "wht"
         except (ValueError, ImportError):
             pass
-    if device.type != "cpu" or bank.dim > _INT8_MAX_DIM:
-        return "fp32"
-    return "int8"
+    return matmul_path(device, bank.dim)
+
+
+def matmul_path(device: torch.device, dim: int) -> str:
+    """The fastest matmul-scored exact path on ``device``: ``int8`` on the CPU (when its int32 sums cannot
+    overflow at ``dim``), else ``fp32``."""
+    return "int8" if device.type == "cpu" and dim <= _INT8_MAX_DIM else "fp32"

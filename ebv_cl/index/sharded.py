@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import torch
 
-from .paths import SEARCH_PATHS, _INT8_MAX_DIM
+from .paths import SEARCH_PATHS, matmul_path
 from .rerank import pair_scores, topk_of_pairs
 
 __all__ = ["ShardedPath", "make_sharded", "default_shard_devices"]
@@ -32,12 +32,6 @@ def default_shard_devices() -> list[str]:
     """Every CUDA device when there is one, else the CPU alone."""
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return [f"cuda:{i}" for i in range(count)] or ["cpu"]
-
-
-def _shard_path(name: str, device: torch.device, dim: int) -> str:
-    if name != "auto":
-        return name
-    return "int8" if device.type == "cpu" and dim <= _INT8_MAX_DIM else "fp32"
 
 
 class ShardedPath:
@@ -61,7 +55,7 @@ class ShardedPath:
         self.shards = []
         for (a, b), device in zip(self.bounds, self.devices):
             part = vectors[a:b].to(device, torch.float32).contiguous()
-            path = _shard_path(shard_path, device, vectors.shape[1])
+            path = matmul_path(device, vectors.shape[1]) if shard_path == "auto" else shard_path
             self.shards.append(SEARCH_PATHS.create(path, None, part, device))
         distinct_cuda = len({d for d in self.devices if d.type == "cuda"}) == len(self.devices) > 1
         self._pool = ThreadPoolExecutor(max_workers=len(self.shards)) if distinct_cuda else None
