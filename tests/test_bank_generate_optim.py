@@ -133,3 +133,25 @@ def test_ebvbank_generate_and_progress(capsys) -> None:
     bank = EBVBank.generate(64, 8, method="sparse", seed=1, max_steps=10, progress=True)
     assert bank.method == "sparse" and bank.n == 64 and bank.coherence == pytest.approx(
         bank.info["final_coherence"], abs=1e-5)
+
+
+def test_int8_top_pairs_finds_nearly_the_same_partners(random_unit_vectors) -> None:
+    v = random_unit_vectors(400, 13)  # 13 columns: padded to 16 for the int8 product
+    ref_values, ref_idx = top_pairs(v, 8)
+    values, idx = top_pairs(v, 8, dtype=torch.int8)
+    overlap = sum(len(set(a) & set(b)) for a, b in zip(idx.tolist(), ref_idx.tolist())) / idx.numel()
+    assert overlap > 0.9
+    assert (values - ref_values).abs().max() < 0.03  # int8 rounding, cosine units
+    g = (v @ v.T).abs()
+    assert torch.allclose(g.gather(1, idx), values, atol=0.03)  # the values belong to the returned partners
+    assert not (idx == torch.arange(400)[:, None]).any()  # never the row itself
+
+
+def test_sparse_int8_refresh_reports_the_exact_coherence() -> None:
+    vectors, info = sparse_vectors(3000, 16, seed=0, budget=Budget.create(max_steps=6), device=torch.device("cpu"),
+                                   config=SparseConfig(k=8, refresh_every=2, refresh_dtype="int8"))
+    assert info["final_coherence"] == pytest.approx(coherence(vectors), abs=1e-6)
+    assert info["refreshes"] == 4  # at steps 0, 2, 4 and 6 (the last evaluates the final bank)
+    with pytest.raises(ValueError, match="refresh_dtype must be 'auto', 'bfloat16', 'int8', 'float32', got 'fp8'"):
+        sparse_vectors(3000, 16, seed=0, budget=Budget.create(max_steps=1), device=torch.device("cpu"),
+                       config=SparseConfig(refresh_dtype="fp8"))

@@ -30,8 +30,9 @@ def top_pairs(
         k: Partners per row, ``1 <= k <= n - 1``.
         block: Rows per block (default from ``block_rows``).
         dtype: Dtype of the products (default: that of ``vectors``). ``torch.bfloat16`` is about twice as fast
-            where the hardware has it; the ranking is then approximate (cosines off by ~4e-3) and the values
-            are returned in that precision, so use it for candidates, not for the reported coherence.
+            where the hardware has it, and ``torch.int8`` (CPU, exact int32 sums of rounded rows) about 2.5x on
+            this CPU; the ranking is then approximate (cosines off by ~4e-3) and so are the values, so use them
+            for candidates, not for the reported coherence.
 
     Returns:
         ``(values, indices)``: ``(n, k)`` float ``|cos|`` in decreasing order and ``(n, k)`` int64 row indices.
@@ -42,15 +43,39 @@ def top_pairs(
     block = block or block_rows(n, device=vectors.device)
     values = torch.empty(n, k, dtype=vectors.dtype, device=vectors.device)
     indices = torch.empty(n, k, dtype=torch.int64, device=vectors.device)
-    work = vectors if dtype is None else vectors.to(dtype)
+    if dtype == torch.int8:
+        work, unscale = _int8_rows(vectors)
+        product = lambda a, b: torch._int_mm(a, b.T)  # noqa: E731  (exact int32 sums)
+    else:
+        work, unscale = (vectors if dtype is None else vectors.to(dtype)), 1.0
+        product = lambda a, b: a @ b.T  # noqa: E731
     for start in range(0, n, block):
         stop = min(n, start + block)
-        scores = (work[start:stop] @ work.T).abs_()
-        scores[:, start:stop].fill_diagonal_(-1.0)  # the rows themselves
+        scores = product(work[start:stop], work).abs_()
+        scores[:, start:stop].fill_diagonal_(-1)  # the rows themselves
         v, i = scores.topk(k, dim=1)
-        values[start:stop] = v.to(values.dtype)
+        values[start:stop] = v.to(values.dtype) * unscale
         indices[start:stop] = i
     return values, indices
+
+
+def _int8_rows(vectors: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Rows rounded to int8 on one scale (largest entry -> 127), columns zero-padded to a multiple of 8.
+
+    ``torch._int_mm`` sums int8 products exactly in int32 (no overflow: ``d * 127^2 < 2^31`` for ``d`` up to
+    133,000); with unit rows each cosine is then off by at most about ``sqrt(d) / 127`` times the largest entry,
+    ~4e-3 in practice. The padding avoids CPU kernels that mishandle tiny inner dimensions. Returns the rows and
+    the factor that turns an int32 product back into a cosine.
+    """
+    if vectors.device.type != "cpu":
+        raise ValueError(f"int8 neighbour search runs on the CPU, got vectors on {vectors.device}")
+    peak = float(vectors.abs().max()) or 1.0
+    scale = 127.0 / peak
+    rows = torch.round(vectors.float() * scale).clamp_(-127, 127).to(torch.int8)
+    pad = -rows.shape[1] % 8
+    if pad or rows.shape[1] < 8:
+        rows = torch.nn.functional.pad(rows, (0, pad if rows.shape[1] >= 8 else 8 - rows.shape[1]))
+    return rows.contiguous(), 1.0 / (scale * scale)
 
 
 def coherence(vectors: torch.Tensor, *, block: int | None = None) -> float:

@@ -45,9 +45,12 @@ class SparseConfig:
         momentum: Heavy-ball momentum.
         p_start: Power of the energy at the start.
         p_end: Power at the end of the budget.
-        refresh_dtype: Precision of the neighbour search: ``"bfloat16"`` (about 2x faster; candidates only,
-            the tracked cosines and the reported coherence stay float32), ``"float32"``, or ``"auto"``
-            (bfloat16 on CUDA; float32 on CPU, where bfloat16 refreshes measured no faster here).
+        refresh_dtype: Precision of the neighbour search: ``"bfloat16"`` (about 2x faster on CUDA),
+            ``"int8"`` (CPU: rows rounded to int8, exact int32 products; refreshes 2.1x faster at d = 512,
+            1.5x at d = 128), ``"float32"``, or ``"auto"``: bfloat16 on CUDA; on the CPU int8 from d = 256
+            (60 s at N = 10^4, d = 512: coherence 0.0857 against 0.0895 with float32, 35 refreshes against
+            20) and float32 below (a tie at d = 128). Low precision picks the candidates only: the tracked
+            cosines stay float32, and the reported coherence comes from one exact float32 pass at the end.
         dense_below: Track every pair (dense products) when ``n`` is at most this.
     """
 
@@ -118,12 +121,22 @@ def _update(w: torch.Tensor, grad: torch.Tensor, momentum: torch.Tensor, *, lr: 
     return torch.nn.functional.normalize(w - lr * momentum, dim=1)
 
 
-def _refresh_dtype(name: str, device: torch.device) -> torch.dtype | None:
+_REFRESH_DTYPES = {"bfloat16": torch.bfloat16, "int8": torch.int8, "float32": None}
+
+
+_INT8_REFRESH_FROM_DIM = 256  # measured: 60 s at N = 10^4: d = 512 int8 0.0857 vs float32 0.0895; d = 128 a tie
+
+
+def _refresh_dtype(name: str, device: torch.device, dim: int) -> torch.dtype | None:
     if name == "auto":
-        return torch.bfloat16 if device.type == "cuda" else None
-    if name in ("bfloat16", "float32"):
-        return torch.bfloat16 if name == "bfloat16" else None
-    raise ValueError(f"refresh_dtype must be 'auto', 'bfloat16' or 'float32', got {name!r}")
+        if device.type == "cuda":
+            return torch.bfloat16
+        return torch.int8 if dim >= _INT8_REFRESH_FROM_DIM else None
+    if name not in _REFRESH_DTYPES:
+        raise ValueError(f"refresh_dtype must be 'auto', {', '.join(map(repr, _REFRESH_DTYPES))}, got {name!r}")
+    if name == "int8" and device.type != "cpu":
+        raise ValueError(f"refresh_dtype 'int8' runs on the CPU, got device {device}; use 'bfloat16' on {device.type}")
+    return _REFRESH_DTYPES[name]
 
 
 def _default_refresh(n: int, k: int) -> int:
@@ -160,7 +173,7 @@ def sparse_vectors(
     dense = n <= cfg.dense_below
     k = min(n - 1, cfg.k or 64)
     refresh_every = 1 if dense else (cfg.refresh_every or _default_refresh(n, k))
-    refresh_dtype = _refresh_dtype(cfg.refresh_dtype, w.device)
+    refresh_dtype = _refresh_dtype(cfg.refresh_dtype, w.device, dim)
     rows = block_rows(n, device=w.device)
     if dense:  # evaluations every step rather than every refresh: a plateau must last longer
         budget = replace(budget, patience=budget.patience * 10)
@@ -193,7 +206,7 @@ def sparse_vectors(
             tracker.advance()
         if not evaluated:
             tracker.record(coherence(w), w)
-        if refresh_dtype is not None and not dense:  # the recorded values ranked bfloat16 candidates
+        if refresh_dtype is not None and not dense:  # the recorded values ranked low-precision candidates
             tracker.best_coherence = coherence(tracker.best_vectors.to(w.device))
     finally:
         tracker.close()
