@@ -47,10 +47,12 @@ class SparseConfig:
         p_end: Power at the end of the budget.
         refresh_dtype: Precision of the neighbour search: ``"bfloat16"`` (about 2x faster on CUDA),
             ``"int8"`` (CPU: rows rounded to int8, exact int32 products; refreshes 2.1x faster at d = 512,
-            1.5x at d = 128), ``"float32"``, or ``"auto"``: bfloat16 on CUDA; on the CPU int8 from d = 256
-            (60 s at N = 10^4, d = 512: coherence 0.0857 against 0.0895 with float32, 35 refreshes against
-            20) and float32 below (a tie at d = 128). Low precision picks the candidates only: the tracked
-            cosines stay float32, and the reported coherence comes from one exact float32 pass at the end.
+            1.5x at d = 128), ``"float32"``, or ``"auto"`` (bfloat16 on CUDA, float32 on the CPU). Low
+            precision picks the candidates only: the tracked cosines stay float32 and the reported coherence
+            comes from one exact float32 pass at the end. Measured at N = 10^4, d = 512 on the CPU: with 60 s
+            int8 reached 0.0857 against 0.0895 (35 refreshes against 20), with 150 s 0.0813 against 0.0805
+            (late in a run the worst pairs are within int8's ~4e-3 error of each other and get mis-ranked),
+            so int8 is an option for short budgets or very large N, not the CPU default.
         dense_below: Track every pair (dense products) when ``n`` is at most this.
     """
 
@@ -124,14 +126,9 @@ def _update(w: torch.Tensor, grad: torch.Tensor, momentum: torch.Tensor, *, lr: 
 _REFRESH_DTYPES = {"bfloat16": torch.bfloat16, "int8": torch.int8, "float32": None}
 
 
-_INT8_REFRESH_FROM_DIM = 256  # measured: 60 s at N = 10^4: d = 512 int8 0.0857 vs float32 0.0895; d = 128 a tie
-
-
-def _refresh_dtype(name: str, device: torch.device, dim: int) -> torch.dtype | None:
+def _refresh_dtype(name: str, device: torch.device) -> torch.dtype | None:
     if name == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16
-        return torch.int8 if dim >= _INT8_REFRESH_FROM_DIM else None
+        return torch.bfloat16 if device.type == "cuda" else None
     if name not in _REFRESH_DTYPES:
         raise ValueError(f"refresh_dtype must be 'auto', {', '.join(map(repr, _REFRESH_DTYPES))}, got {name!r}")
     if name == "int8" and device.type != "cpu":
@@ -173,7 +170,7 @@ def sparse_vectors(
     dense = n <= cfg.dense_below
     k = min(n - 1, cfg.k or 64)
     refresh_every = 1 if dense else (cfg.refresh_every or _default_refresh(n, k))
-    refresh_dtype = _refresh_dtype(cfg.refresh_dtype, w.device, dim)
+    refresh_dtype = _refresh_dtype(cfg.refresh_dtype, w.device)
     rows = block_rows(n, device=w.device)
     if dense:  # evaluations every step rather than every refresh: a plateau must last longer
         budget = replace(budget, patience=budget.patience * 10)
