@@ -90,8 +90,7 @@ def _timed(index: BankIndex, queries: torch.Tensor, k: int) -> tuple[torch.Tenso
 
 
 def _recall_rows(bank: EBVBank, searchable: int, queries: torch.Tensor, seed: int) -> list[dict[str, Any]]:
-    allocator = SlotAllocator(bank.n)
-    allocator.allocate(range(searchable))
+    allocator = _allocated(bank, searchable)
     exact = BankIndex(bank, allocator, device="cpu")
     exact.search_slots(queries[:8], 10)  # build
     truth, exact_ms = _timed(exact, queries, 10)
@@ -139,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for searchable in (train.n_classes, args.n):
         rows.extend(_recall_rows(bank, searchable, queries, args.seed))
-    exact_top1 = BankIndex(bank, _full(bank, train.n_classes), device="cpu").search_slots(queries, 1)[1][:, 0]
+    exact_top1 = BankIndex(bank, _allocated(bank, train.n_classes), device="cpu").search_slots(queries, 1)[1][:, 0]
     accuracy = float((exact_top1 == columns).float().mean())
     report = {"dataset": args.dataset, "classes": train.n_classes, "test_queries": queries.shape[0], "n": args.n,
               "dim": args.dim, "epochs": args.epochs, "test_accuracy_exact": accuracy,
@@ -155,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _full(bank: EBVBank, count: int) -> SlotAllocator:
+def _allocated(bank: EBVBank, count: int) -> SlotAllocator:
+    """An allocator over the bank with its first ``count`` slots taken."""
     allocator = SlotAllocator(bank.n)
     allocator.allocate(range(count))
     return allocator

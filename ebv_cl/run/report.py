@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import yaml
 
 from ..errors import ConfigError
-from .results import FORMAT, RESOLVED_CONFIG, comparison_table, head_effect_table
+from .results import FORMAT, RESOLVED_CONFIG, results_markdown
 
 __all__ = ["merge_results", "report_markdown"]
 
@@ -100,6 +100,4 @@ def report_markdown(folders: Sequence[str | Path], *, baseline: str = "fc") -> s
     """The Markdown comparison of the merged folders, rows by method then head (``baseline`` first): the
     comparison table, then the head-effect table."""
     title, runs = merge_results(folders)
-    runs = _canonical_order(runs, baseline)
-    effects = head_effect_table(runs, baseline=baseline)
-    return comparison_table(runs, title=title) + ("\n" + effects if effects else "")
+    return results_markdown(_canonical_order(runs, baseline), title=title, baseline=baseline)

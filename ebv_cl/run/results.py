@@ -28,7 +28,10 @@ import numpy as np
 from ..atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..errors import ConfigError
 
-__all__ = ["ResultsFolder", "config_digest", "comparison_table", "head_effect_table", "plot_accuracy", "FORMAT"]
+__all__ = [
+    "ResultsFolder", "config_digest", "comparison_table", "head_effect_table", "results_markdown", "plot_accuracy",
+    "FORMAT",
+]
 
 FORMAT = 1
 RESOLVED_CONFIG = "resolved_config.yaml"
@@ -163,6 +166,12 @@ def head_effect_table(runs: Sequence[dict[str, Any]], *, baseline: str = "fc") -
     ])
 
 
+def results_markdown(runs: Sequence[dict[str, Any]], *, title: str | None = None, baseline: str = "fc") -> str:
+    """The text of ``results.md``: the comparison table, then the head-effect table when there is one."""
+    effects = head_effect_table(runs, baseline=baseline)
+    return comparison_table(runs, title=title) + ("\n" + effects if effects else "")
+
+
 def plot_accuracy(runs: Sequence[dict[str, Any]], *, title: str | None = None) -> bytes:
     """PNG bytes of accuracy on seen classes after each experience, one line per strategy (mean over seeds).
 
@@ -285,8 +294,6 @@ class ResultsFolder:
         }
         atomic_write_json(self.results_json, payload)
         if self.runs:
-            tables = comparison_table(self.runs, title=self.name)
-            effects = head_effect_table(self.runs)
-            atomic_write_text(self.path / "results.md", tables + ("\n" + effects if effects else ""))
+            atomic_write_text(self.path / "results.md", results_markdown(self.runs, title=self.name))
             if plot:
                 atomic_write_bytes(self.path / "accuracy.png", plot_accuracy(self.runs, title=self.name))
