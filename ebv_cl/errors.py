@@ -17,6 +17,10 @@ __all__ = [
     "NotBuiltError",
     "ConfigError",
     "DataRootError",
+    "CheckpointError",
+    "OutputError",
+    "RunFolderBusyError",
+    "DivergenceError",
 ]
 
 
@@ -66,3 +70,22 @@ class ConfigError(EbvClError, ValueError):
 
 class DataRootError(EbvClError, FileNotFoundError):
     """A dataset root is missing or does not have the expected layout."""
+
+
+class CheckpointError(EbvClError, ValueError):
+    """A checkpoint file is unreadable or belongs to another strategy, seed or config."""
+
+
+class OutputError(EbvClError, OSError):
+    """A result, checkpoint or bank file could not be written (full disk, read-only folder, ...).
+
+    The message names the path and the cause; what was written before stays intact.
+    """
+
+
+class RunFolderBusyError(EbvClError, RuntimeError):
+    """Another process holds the output folder of a run (``--out``)."""
+
+
+class DivergenceError(EbvClError, ArithmeticError):
+    """Training produced a non-finite loss or non-finite parameters (a learning rate far too high, NaN inputs)."""

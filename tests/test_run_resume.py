@@ -16,7 +16,7 @@ import yaml
 
 from ebv_cl.cli import main
 from ebv_cl.run import config_from_dict, default_config, load_config, run_config
-from ebv_cl.run.checkpoints import CheckpointError, load_checkpoint
+from ebv_cl.run.checkpoints import CheckpointError, checkpoint_path, load_checkpoint
 
 TINY = {
     "name": "tiny",
@@ -79,7 +79,7 @@ def test_crash_loses_only_the_running_strategy_and_resume_matches(tmp_path):
     with pytest.raises(_Crash):
         run_config(config, out_dir=tmp_path / "cut", log=crash)
     assert [r["strategy"] for r in _figures(tmp_path / "cut")] == ["fc+der"]  # written as soon as it finished
-    ckpt = tmp_path / "cut" / "checkpoints" / "ebv_replay-seed0.ckpt"
+    ckpt = checkpoint_path(tmp_path / "cut" / "checkpoints", strategy="ebv+replay", seed=0)
     assert ckpt.exists()
     # The replay buffer refers to the stream's training set by name (ebv_cl.data.sharing), not by copy: read
     # without that set, the checkpoint says what it misses.
@@ -99,7 +99,7 @@ def test_sigkill_then_resume_gives_the_same_results(tmp_path, capsys):
     cmd = [sys.executable, "-m", "ebv_cl", "run", str(config_path), "--out", str(out)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
-    target = out / "checkpoints" / "ebv_replay-seed0.ckpt"  # the second strategy is mid-stream
+    target = checkpoint_path(out / "checkpoints", strategy="ebv+replay", seed=0)  # the second strategy is mid-stream
     deadline = time.monotonic() + 240
     while not target.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -15,8 +15,19 @@ __all__ = ["register"]
 
 
 def _default_out(name: str | None) -> Path:
+    """``runs/<timestamp>[-<name>]``, created here exclusively (``-2``, ``-3``, ... on a clash), so two runs
+    started in the same second never share a folder."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / (f"{stamp}-{name}" if name else stamp)
+    base = Path("runs") / (f"{stamp}-{name}" if name else stamp)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 10_000):
+        candidate = base if i == 1 else base.with_name(f"{base.name}-{i}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no free run folder name under {str(base.parent)!r} for {base.name!r}")
 
 
 def _split_args(config: str | None, overrides: list[str]) -> tuple[str | None, list[str]]:
@@ -41,7 +52,10 @@ def _run(args: argparse.Namespace) -> int:
     folder = run_config(config, out_dir=out, resume=args.resume, progress=False if args.no_progress else None)
     print((out / "results.md").read_text(encoding="utf-8") if (out / "results.md").exists() else "")
     print(f"results: {folder.results_json}")
-    return 0
+    failed = [r for r in folder.runs if r.get("failed")]
+    for r in failed:
+        print(f"ebv-cl: error: {r['strategy']} seed {r['seed']} failed: {r['failed']}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

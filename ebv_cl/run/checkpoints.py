@@ -16,6 +16,8 @@ into them are stored as references (a replay checkpoint on Fashion-MNIST: 2.2 MB
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import pickle
 import re
 import types
@@ -25,7 +27,7 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_write
-from ..errors import EbvClError
+from ..errors import CheckpointError
 
 __all__ = ["CheckpointError", "checkpoint_path", "save_checkpoint", "load_checkpoint", "remove_checkpoint"]
 
@@ -33,14 +35,16 @@ FORMAT = 1
 _TRANSIENT = ("dataloader", "experience", "adapted_dataset", "mbatch", "mb_output", "loss", "_eval_streams")
 
 
-class CheckpointError(EbvClError, ValueError):
-    """A checkpoint file is unreadable or belongs to another run."""
-
-
 def checkpoint_path(folder: str | Path, *, strategy: str, seed: int) -> Path:
-    """The checkpoint file of ``strategy`` under ``seed`` inside ``folder``."""
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", strategy)
-    return Path(folder) / f"{slug}-seed{seed}.ckpt"
+    """The checkpoint file of ``strategy`` under ``seed`` inside ``folder``.
+
+    The name is a readable prefix of the strategy's label (at most 48 characters, so any label fits a file
+    name) and a SHA-256 of the exact ``(strategy, seed)``, so two labels that read alike (``fc+der`` and
+    ``fc der``) never share a file.
+    """
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", strategy)[:48]
+    digest = hashlib.sha256(json.dumps([strategy, int(seed)]).encode("utf-8")).hexdigest()[:16]
+    return Path(folder) / f"{slug}-seed{seed}-{digest}.ckpt"
 
 
 def _pickle_module() -> types.SimpleNamespace:
@@ -67,18 +71,22 @@ def _without_transients(strategy: Any) -> Any:
     return light
 
 
-def save_checkpoint(path: str | Path, *, strategy: Any, state: dict[str, Any]) -> Path:
+def save_checkpoint(
+    path: str | Path, *, strategy: Any, state: dict[str, Any], identity: dict[str, Any] | None = None
+) -> Path:
     """Atomically write ``strategy`` and the runner's ``state`` to ``path``.
 
     Args:
         path: The checkpoint file.
         strategy: The strategy object (pickled whole with ``dill``).
         state: Plain, picklable progress of the runner (next experience, counts, RNG states, ...).
+        identity: What the checkpoint belongs to (the runner stores strategy label, seed and config digest);
+            ``load_checkpoint(..., expect=identity)`` refuses a checkpoint of anything else.
 
     Returns:
         The path written.
     """
-    payload = {"format": FORMAT, "state": state, "strategy": _without_transients(strategy)}
+    payload = {"format": FORMAT, "identity": identity, "state": state, "strategy": _without_transients(strategy)}
     try:
         return atomic_write(path, lambda f: torch.save(payload, f, pickle_module=pickle))
     except (pickle.PicklingError, AttributeError, TypeError):
@@ -87,14 +95,22 @@ def save_checkpoint(path: str | Path, *, strategy: Any, state: dict[str, Any]) -
         return atomic_write(path, lambda f: torch.save(payload, f, pickle_module=module))
 
 
-def load_checkpoint(path: str | Path, *, map_location: str | torch.device | None = None) -> dict[str, Any] | None:
+def load_checkpoint(
+    path: str | Path, *, map_location: str | torch.device | None = None, expect: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """Read a checkpoint written by ``save_checkpoint``; ``None`` if ``path`` does not exist.
 
+    Args:
+        path: The checkpoint file.
+        map_location: Where tensors go (as ``torch.load``).
+        expect: The identity the checkpoint must carry (strategy label, seed, config digest); ``None`` skips the
+            check.
+
     Returns:
-        ``{"format", "state", "strategy"}``.
+        ``{"format", "identity", "state", "strategy"}``.
 
     Raises:
-        CheckpointError: if the file cannot be read or is of another format.
+        CheckpointError: if the file cannot be read, is of another format, or belongs to another identity.
     """
     path = Path(path)
     if not path.exists():
@@ -105,6 +121,11 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device | None
         raise CheckpointError(f"checkpoint {str(path)!r} cannot be read ({type(exc).__name__}: {exc})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {str(path)!r} is not an ebv-cl checkpoint of format {FORMAT}")
+    if expect is not None and payload.get("identity") != expect:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} belongs to {payload.get('identity')!r}, not to {expect!r} being resumed; "
+            "delete it to restart that strategy run from its first experience"
+        )
     return payload
 
 

@@ -49,6 +49,7 @@ Resolution order: the file, its ``include``, the catalogue entries it names, the
 from __future__ import annotations
 
 import copy
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -157,8 +158,13 @@ def _check_values(c: RunConfig) -> None:
         if value < 0:
             raise ConfigError(f"{key} = {value}: expected an int >= 0")
     for key, value in {"lr": c.lr, "momentum": c.momentum, "weight_decay": c.weight_decay}.items():
-        if value < 0 or value != value:
-            raise ConfigError(f"{key} = {value}: expected a number >= 0")
+        if not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{key} = {value}: expected a finite number >= 0")
+    if c.momentum >= 1:
+        raise ConfigError(f"momentum = {c.momentum}: expected a number in [0, 1) (1 or more never forgets a step)")
+    for seed in c.seeds:
+        if not 0 <= seed < 2**32:
+            raise ConfigError(f"seeds = {c.seeds}: expected ints in [0, 2**32), got {seed}")
     if c.optimizer not in _OPTIMIZERS:
         raise ConfigError(f"optimizer = {c.optimizer!r}: expected one of {', '.join(_OPTIMIZERS)}")
     if not c.seeds:
@@ -175,8 +181,10 @@ def _check_values(c: RunConfig) -> None:
         if value is not None and value < 1:
             raise ConfigError(f"{key} = {value}: expected an int >= 1 or null")
     for i, s in enumerate(c.strategies):
-        if s.lr is not None and not s.lr > 0:
-            raise ConfigError(f"strategies[{i}].lr = {s.lr}: expected a number > 0 or null")
+        if s.lr is not None and not (math.isfinite(s.lr) and s.lr > 0):
+            raise ConfigError(f"strategies[{i}].lr = {s.lr}: expected a finite number > 0 or null")
+    if c.bank.time_budget is not None and not (math.isfinite(c.bank.time_budget) and c.bank.time_budget > 0):
+        raise ConfigError(f"bank.time_budget = {c.bank.time_budget}: expected a finite number > 0 or null")
 
 
 def _merge(base: Any, over: Any) -> Any:

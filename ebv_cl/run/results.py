@@ -16,25 +16,63 @@ accuracy on seen classes after each experience, one line per strategy (mean over
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import io
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputError, RunFolderBusyError
 
 __all__ = [
     "ResultsFolder", "config_digest", "comparison_table", "head_effect_table", "results_markdown", "plot_accuracy",
-    "FORMAT",
+    "FORMAT", "succeeded", "failures_markdown", "read_results_json",
 ]
 
 FORMAT = 1
 RESOLVED_CONFIG = "resolved_config.yaml"
+LOCK_FILE = ".lock"
+
+
+def succeeded(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of runs that finished with figures (a diverged run is recorded with ``failed`` instead)."""
+    return [r for r in runs if not r.get("failed")]
+
+
+def failures_markdown(runs: Sequence[dict[str, Any]]) -> str:
+    """A Markdown list of the failed runs ("" if none): they have no figures and are left out of every table."""
+    failed = [r for r in runs if r.get("failed")]
+    if not failed:
+        return ""
+    lines = ["## Failed runs (no figures)", ""]
+    lines += [f"- {r['strategy']} seed {r['seed']}: {r['failed']}" for r in failed]
+    return "\n".join(lines) + "\n"
+
+
+def read_results_json(path: Path) -> dict[str, Any]:
+    """Read and check a ``results.json``: a mapping whose ``runs`` are records with ``strategy`` and ``seed``.
+
+    Raises:
+        ConfigError: naming the file, on invalid JSON or UTF-8, or on a malformed payload or record.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{str(path)!r} is not valid JSON ({exc}); it may have been truncated") from None
+    if not isinstance(data, dict) or not isinstance(data.get("runs", []), list):
+        raise ConfigError(f"{str(path)!r} is not an ebv-cl results file (expected a mapping with a list 'runs')")
+    for i, run in enumerate(data.get("runs", [])):
+        if not isinstance(run, dict) or not isinstance(run.get("strategy"), str) or not isinstance(run.get("seed"), int):
+            raise ConfigError(f"{str(path)!r}: runs[{i}] is not a run record (expected 'strategy' and 'seed'), "
+                              f"got {run!r:.120}")
+    return data
 
 
 def config_digest(config_text: str) -> str:
@@ -168,8 +206,10 @@ def head_effect_table(runs: Sequence[dict[str, Any]], *, baseline: str = "fc") -
 
 def results_markdown(runs: Sequence[dict[str, Any]], *, title: str | None = None, baseline: str = "fc") -> str:
     """The text of ``results.md``: the comparison table, then the head-effect table when there is one."""
-    effects = head_effect_table(runs, baseline=baseline)
-    return comparison_table(runs, title=title) + ("\n" + effects if effects else "")
+    ok = succeeded(runs)
+    effects = head_effect_table(ok, baseline=baseline)
+    failed = failures_markdown(runs)
+    return comparison_table(ok, title=title) + ("\n" + effects if effects else "") + ("\n" + failed if failed else "")
 
 
 def plot_accuracy(runs: Sequence[dict[str, Any]], *, title: str | None = None) -> bytes:
@@ -182,7 +222,7 @@ def plot_accuracy(runs: Sequence[dict[str, Any]], *, title: str | None = None) -
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    groups = _group(runs)
+    groups = _group(succeeded(runs))
     heads = list(dict.fromkeys(g[0].get("head", label) for label, g in groups.items()))
     methods = list(dict.fromkeys(g[0].get("method", "") for g in groups.values()))
     styles = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 1)), "P")]
@@ -231,6 +271,7 @@ class ResultsFolder:
         self.runs: list[dict[str, Any]] = []
         self.scenario: dict[str, Any] = {}
         self.context: dict[str, Any] = {}
+        self._lock_fd: int | None = None
 
     @property
     def results_json(self) -> Path:
@@ -240,37 +281,118 @@ class ResultsFolder:
     def checkpoint_dir(self) -> Path:
         return self.path / "checkpoints"
 
-    def start(self, *, resume: bool) -> None:
-        """Create the folder, or reopen it for ``--resume``.
+    def _holds_run(self) -> bool:
+        """Whether the folder holds a run: a finished record or a checkpoint (a finished experience).
+
+        A folder where only a failed start left ``resolved_config.yaml`` holds nothing worth keeping.
+        """
+        if self.results_json.exists() and read_results_json(self.results_json).get("runs"):
+            return True
+        return self.checkpoint_dir.is_dir() and any(self.checkpoint_dir.glob("*.ckpt"))
+
+    def _lock(self) -> None:
+        """Take the folder's lock (``flock`` on ``.lock``, released when this process ends, however it ends).
 
         Raises:
-            ConfigError: if results already exist and ``resume`` is false, or ``resume`` is asked for a folder
-                that holds no run or whose resolved config differs from this one.
+            RunFolderBusyError: if another process holds it.
         """
-        exists = self.results_json.exists() or (self.path / RESOLVED_CONFIG).exists()
-        if resume and not exists:
+        lock_path = self.path / LOCK_FILE
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise RunFolderBusyError(
+                    f"--out {str(self.path)!r} is in use by another ebv-cl run (process {holder}); wait for it to "
+                    "end or choose another --out"
+                ) from None
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        """Release the folder's lock (also released by the OS if the process dies)."""
+        fd = getattr(self, "_lock_fd", None)
+        if fd is not None:
+            self._lock_fd = None
+            os.close(fd)
+
+    def _clean_temporaries(self) -> None:
+        """Remove ``.*.tmp`` files that a killed process left mid-write (only the lock holder calls this)."""
+        for folder in (self.path, self.checkpoint_dir):
+            if folder.is_dir():
+                for tmp in folder.glob(".*.tmp"):
+                    tmp.unlink(missing_ok=True)
+
+    def start(self, *, resume: bool) -> None:
+        """Create the folder and take its lock, or reopen it for ``--resume``.
+
+        The lock is held until ``close`` (or the process's end), so two runs never write one folder.
+
+        Raises:
+            ConfigError: if the folder holds a run (a finished record or checkpoint) and ``resume`` is false,
+                ``resume`` is asked for a folder that holds no run or whose resolved config differs from this
+                one, ``--out`` is not a folder, or ``results.json`` is malformed.
+            RunFolderBusyError: if another process holds the folder.
+            OutputError: if the folder cannot be created or written.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"--out {str(self.path)!r} is a file, expected a folder (new or of an earlier run)")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock()
+        except (FileExistsError, NotADirectoryError):
+            raise ConfigError(f"--out {str(self.path)!r}: a parent of it is a file, expected folders") from None
+        except OSError as exc:
+            raise OutputError(f"cannot create or lock the output folder {str(self.path)!r}: {exc.strerror or exc}") from None
+        try:
+            self._open(resume=resume)
+            self._clean_temporaries()
+            self._write_file(self.path / RESOLVED_CONFIG, lambda p: atomic_write_text(p, self.config_text))
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, *, resume: bool) -> None:
+        holds = self._holds_run()
+        if resume and not (self.path / RESOLVED_CONFIG).exists():
             raise ConfigError(
                 f"--resume: {str(self.path)!r} holds no run to continue (no {RESOLVED_CONFIG}); "
                 "drop --resume to start a new run there"
             )
-        if exists and not resume:
+        if holds and not resume:
             raise ConfigError(
                 f"--out {str(self.path)!r} already holds a run; pass --resume to continue it or choose another --out"
             )
-        if resume and (self.path / RESOLVED_CONFIG).exists():
-            old = (self.path / RESOLVED_CONFIG).read_text(encoding="utf-8")
+        if resume and holds:
+            try:
+                old = (self.path / RESOLVED_CONFIG).read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                old = ""
             if config_digest(old) != self.digest:
                 raise ConfigError(
                     f"--resume: the config differs from the one in {str(self.path / RESOLVED_CONFIG)!r}; "
                     "resume with the same config and overrides, or choose another --out"
                 )
-        if resume and self.results_json.exists():
-            data = json.loads(self.results_json.read_text(encoding="utf-8"))
-            self.runs = list(data.get("runs", []))
-            self.scenario = dict(data.get("scenario", {}))
-            self.context = {k: v for k, v in data.items() if k in ("bank", "environment")}
-        self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path / RESOLVED_CONFIG, self.config_text)
+            if self.results_json.exists():
+                data = read_results_json(self.results_json)
+                self.runs = list(data.get("runs", []))
+                self.scenario = dict(data.get("scenario", {}))
+                self.context = {k: v for k, v in data.items() if k in ("bank", "environment")}
+
+    @staticmethod
+    def _write_file(path: Path, write: Any) -> None:
+        """Run ``write(path)``; an OS failure becomes one ``OutputError`` naming the path and the cause."""
+        try:
+            write(path)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write {str(path)!r}: {exc.strerror or exc}; the results written before are intact "
+                "(free space or fix permissions, then rerun with --resume)"
+            ) from None
 
     def finished(self, strategy: str, seed: int) -> bool:
         """Whether the record of ``strategy`` under ``seed`` is already written."""
@@ -292,8 +414,10 @@ class ResultsFolder:
             **self.context,
             "runs": self.runs,
         }
-        atomic_write_json(self.results_json, payload)
+        self._write_file(self.results_json, lambda p: atomic_write_json(p, payload))
         if self.runs:
-            atomic_write_text(self.path / "results.md", results_markdown(self.runs, title=self.name))
-            if plot:
-                atomic_write_bytes(self.path / "accuracy.png", plot_accuracy(self.runs, title=self.name))
+            text = results_markdown(self.runs, title=self.name)
+            self._write_file(self.path / "results.md", lambda p: atomic_write_text(p, text))
+            if plot and succeeded(self.runs):
+                png = plot_accuracy(self.runs, title=self.name)
+                self._write_file(self.path / "accuracy.png", lambda p: atomic_write_bytes(p, png))

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..data.sharing import shared_datasets
+from ..errors import DivergenceError, OutputError
 from .checkpoints import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from .components import Components, default_components
 from .config import RunConfig, StrategyConfig, dump_config
@@ -123,6 +124,13 @@ class _Runner:
         from ..bank import EBVBank
 
         cfg = self.config.bank
+        if cfg.path is None and cfg.n is not None and cfg.n < built.n_classes:
+            from ..errors import ConfigError
+
+            raise ConfigError(
+                f"bank.n = {cfg.n} is smaller than the scenario's {built.n_classes} classes; "
+                "use a larger bank (bank.n) or leave it null"
+            )
         saved = self.folder.path / "bank.ebv"
         if cfg.path is not None:
             self._bank = EBVBank.load(cfg.path)
@@ -194,12 +202,26 @@ class _Runner:
         named = (("train", getattr(built, "train_dataset", None)), ("test", getattr(built, "test_dataset", None)))
         return {k: v for k, v in named if v is not None}
 
-    def _checkpoint(self, path: Path, strategy: Any, state: dict[str, Any], *, label: str, built: Any) -> None:
-        """Save a checkpoint; a failure is logged, not fatal (the run goes on, it just cannot be resumed)."""
+    def identity(self, s: StrategyConfig, seed: int) -> dict[str, Any]:
+        """What a checkpoint of ``s`` under ``seed`` in this run must carry to be resumed."""
+        return {"strategy": s.label, "seed": int(seed), "config_sha256": self.folder.digest}
+
+    def _checkpoint(
+        self, path: Path, strategy: Any, state: dict[str, Any], *, label: str, built: Any,
+        identity: dict[str, Any] | None = None,
+    ) -> None:
+        """Save a checkpoint; an object that cannot be pickled is logged, not fatal (the run goes on, it just
+        cannot be resumed); a write failure (full disk, read-only folder) stops the run with ``OutputError``."""
         try:
             with shared_datasets(self._datasets(built)):
-                save_checkpoint(path, strategy=strategy, state=state)
-        except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
+                save_checkpoint(path, strategy=strategy, state=state, identity=identity)
+        except (OSError, RuntimeError) as exc:
+            remove_checkpoint(path)
+            raise OutputError(
+                f"cannot write the checkpoint {str(path)!r}: {getattr(exc, 'strerror', None) or exc}; the results "
+                "written before are intact (free space or fix permissions, then rerun with --resume)"
+            ) from None
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
             remove_checkpoint(path)
             self.log(f"[{label}] warning: checkpoint not saved ({type(exc).__name__}: {exc}); "
                      "this run cannot be resumed if interrupted")
@@ -208,7 +230,8 @@ class _Runner:
         built = self.scenario(seed)
         ckpt = checkpoint_path(self.folder.checkpoint_dir, strategy=s.label, seed=seed)
         with shared_datasets(self._datasets(built)):
-            payload = load_checkpoint(ckpt, map_location=self.device) if resume else None
+            payload = (load_checkpoint(ckpt, map_location=self.device, expect=self.identity(s, seed))
+                       if resume else None)
         if payload is None:
             remove_checkpoint(ckpt)
             state: dict[str, Any] = {"next_experience": 0, "correct": [], "total": None, "head_params": [],
@@ -226,6 +249,7 @@ class _Runner:
                 start = time.perf_counter()
                 strategy.train(built.benchmark.train_stream[i])
                 model = strategy.model
+                _check_finite(strategy, model, where=f"{s.label} seed {seed}, experience {i + 1}")
                 correct, total = self.evaluate(model, built, upto=i)
                 state["wall_time_s"] += time.perf_counter() - start
                 state["correct"].append(correct.tolist())
@@ -236,7 +260,8 @@ class _Runner:
                 self.log(f"[{s.label} seed {seed}] experience {i + 1}/{n_exp}: accuracy on seen classes {seen:.2%}")
                 if self.config.checkpoint and i + 1 < n_exp:
                     state["rng"] = capture_rng()
-                    self._checkpoint(ckpt, strategy, state, label=f"{s.label} seed {seed}", built=built)
+                    self._checkpoint(ckpt, strategy, state, label=f"{s.label} seed {seed}", built=built,
+                                     identity=self.identity(s, seed))
         record = {"strategy": s.label, "head": s.head, "method": s.method, "seed": seed,
                   "classes_per_experience": [list(map(int, c)) for c in built.classes_per_experience],
                   "class_order": [int(c) if isinstance(c, (int, np.integer)) else c for c in built.original_labels]}
@@ -244,6 +269,23 @@ class _Runner:
         record["trainable_head_params"] = state["head_params"]
         record["wall_time_s"] = round(float(state["wall_time_s"]), 3)
         return record
+
+
+def _check_finite(strategy: Any, model: torch.nn.Module, *, where: str) -> None:
+    """Raise ``DivergenceError`` if the last training loss or any parameter is NaN or infinite (buffers may hold
+    infinite sentinels on purpose, and a NaN in a buffer such as NCM's class means comes from NaN parameters).
+
+    A diverged model still predicts (argmax of NaN logits is column 0), so without this check its figures would
+    read as a result.
+    """
+    loss = getattr(strategy, "loss", None)
+    if isinstance(loss, torch.Tensor) and loss.numel() and not bool(torch.isfinite(loss.detach()).all()):
+        raise DivergenceError(f"{where}: the training loss is {float(loss.detach().reshape(-1)[0])}; "
+                              "training diverged (learning rate too high, or NaN/inf in the inputs)")
+    for name, t in model.named_parameters():
+        if t.is_floating_point() and not bool(torch.isfinite(t.detach()).all()):
+            raise DivergenceError(f"{where}: parameter {name!r} holds NaN or infinite values; training diverged "
+                                  "(learning rate too high, or NaN/inf in the inputs)")
 
 
 def _environment(device: torch.device, threads: int | None) -> dict[str, Any]:
@@ -302,10 +344,10 @@ def run_config(
         ConfigError: if ``out_dir`` holds another run, or ``resume`` is asked with a different config.
     """
     folder = ResultsFolder(out_dir, config_text=dump_config(config), name=config.name)
+    runner = _Runner(config, folder, components or default_components(), log,  # checks the device first
+                     progress=config.progress if progress is None else progress)
     folder.start(resume=resume)
     folder.scenario = dict(config.scenario)
-    runner = _Runner(config, folder, components or default_components(), log,
-                     progress=config.progress if progress is None else progress)
     folder.context["environment"] = _environment(runner.device, config.threads)
     threads = torch.get_num_threads()
     try:
@@ -319,6 +361,7 @@ def run_config(
                 _report_warnings(caught, log)
     finally:
         torch.set_num_threads(threads)
+        folder.close()
     return folder
 
 
@@ -329,8 +372,13 @@ def _run_all(
         for s in config.strategies:
             if folder.finished(s.label, seed):
                 log(f"[{s.label} seed {seed}] already finished, skipped")
+                remove_checkpoint(checkpoint_path(folder.checkpoint_dir, strategy=s.label, seed=seed))
                 continue
-            record = runner.run_one(s, seed, resume=resume)
+            try:
+                record = runner.run_one(s, seed, resume=resume)
+            except DivergenceError as exc:  # that run has no figures; the others go on
+                log(f"[{s.label} seed {seed}] failed: {exc}")
+                record = {"strategy": s.label, "head": s.head, "method": s.method, "seed": seed, "failed": str(exc)}
             folder.add(record, plot=s is config.strategies[-1])
             remove_checkpoint(checkpoint_path(folder.checkpoint_dir, strategy=s.label, seed=seed))
     folder.write()

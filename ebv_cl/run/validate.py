@@ -71,10 +71,9 @@ def validate_components(config: Any) -> None:
             f"{', '.join(list_backbones())}"
         )
     validate_strategies(config)
-    from .. import bank
+    from ..bank.generate import method_names as generation_methods
 
-    generation_methods = getattr(bank, "generation_methods", None)
-    if config.bank.path is None and generation_methods is not None:
+    if config.bank.path is None:
         if config.bank.method not in generation_methods():
             raise ConfigError(
                 f"bank.method = {config.bank.method!r}: unknown bank generation method; expected one of: "
