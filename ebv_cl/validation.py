@@ -106,7 +106,7 @@ def normalize_label(label: Any, *, name: str = "label") -> Hashable:
             raise TypeError(f"{name} must be an int or str, got a tensor of shape {tuple(label.shape)}, {label.dtype}")
         return int(label.item())
     if isinstance(label, str):
-        return label
+        return str(label)  # numpy.str_ -> str, so state dicts load with torch.load(weights_only=True)
     if isinstance(label, bool) or not isinstance(label, numbers.Integral):
         raise TypeError(f"{name} must be an int or str, got {label!r} ({type(label).__name__})")
     return int(label)

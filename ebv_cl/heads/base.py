@@ -16,6 +16,7 @@ or rebuild the optimizer. Heads with a fixed set of parameters (``ebv``, ``hadam
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any, Hashable, Iterable, Sequence
 
 import torch
@@ -63,6 +64,7 @@ class ClassifierHead(nn.Module):
         self.in_features = check_positive_int(in_features, name="in_features")
         self.check_finite = bool(check_finite)
         self.slots = SlotAllocator(capacity)
+        self._add_lock = threading.RLock()  # add_classes is atomic under concurrency (allocate + grow)
 
     # ----------------------------------------------------------------------------------------------- classes
     @property
@@ -102,13 +104,14 @@ class ClassifierHead(nn.Module):
             held = {id(p) for group in optimizer.param_groups for p in group["params"]}
             if any(id(p) not in held for p in self.parameters() if p.requires_grad):
                 raise ValueError("optimizer does not hold this head's parameters; build it from head.parameters()")
-        before = self.num_classes
-        columns = self.slots.allocate(labels)
-        if self.num_classes > before:
-            swaps = self._grow(before, self.num_classes) or []
-            if optimizer is not None:
-                for old, new in swaps:
-                    self._swap_in_optimizer(optimizer, old, new)
+        with self._add_lock:  # one thread at a time grows the parameters to the allocator's size
+            before = self.num_classes
+            columns = self.slots.allocate(labels)
+            if self.num_classes > before:
+                swaps = self._grow(before, self.num_classes) or []
+                if optimizer is not None:
+                    for old, new in swaps:
+                        self._swap_in_optimizer(optimizer, old, new)
         return columns
 
     def columns_of(self, labels: Iterable[Any] | torch.Tensor) -> torch.Tensor:
@@ -264,8 +267,9 @@ class ClassifierHead(nn.Module):
             raise BankMismatchError(f"state dict was saved from a differently configured head ({detail})")
         labels = list(state["labels"])
         if labels[: self.num_classes] != self.classes:
-            # A fresh (or differently grown) head: start from no classes and grow to the saved ones.
-            self.slots = SlotAllocator(self.capacity)
+            # A fresh (or differently grown) head: start from no classes and grow to the saved ones. The allocator
+            # is emptied in place, so a BankIndex built on head.slots follows the loaded labels.
+            self.slots.load_state_dict({"capacity": self.capacity, "labels": []})
             self._lut_cache = None
             self._grow(0, 0)
         before = self.num_classes
@@ -286,6 +290,7 @@ class ClassifierHead(nn.Module):
         state = dict(self.__dict__)
         state["slots"] = self.slots.state_dict()
         state.pop("_lut_cache", None)
+        state.pop("_add_lock", None)
         if "_index" in state:
             state["_index"] = None  # a search index holds locks and caches: rebuilt on first use
         return state
@@ -296,6 +301,7 @@ class ClassifierHead(nn.Module):
         super().__setstate__(state)
         self.slots = SlotAllocator(slots_state["capacity"])
         self.slots.load_state_dict(slots_state)
+        self._add_lock = threading.RLock()
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, num_classes={self.num_classes}"

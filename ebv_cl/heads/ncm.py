@@ -71,9 +71,10 @@ class NCMHead(ClassifierHead):
         if cols.numel() != x.shape[0]:
             raise ValueError(f"labels must have one entry per feature row ({x.shape[0]}), got {cols.numel()}")
         x = nn.functional.normalize(x.to(self.sums.dtype), dim=1)
-        cols = cols.to(self.sums.device)
-        self.sums.index_add_(0, cols, x.to(self.sums.device))
-        self.counts.index_add_(0, cols, torch.ones(cols.shape, dtype=self.counts.dtype, device=cols.device))
+        with self._add_lock:  # sums and counts in step with each other and with a concurrent add_classes
+            cols = cols.to(self.sums.device)
+            self.sums.index_add_(0, cols, x.to(self.sums.device))
+            self.counts.index_add_(0, cols, torch.ones(cols.shape, dtype=self.counts.dtype, device=cols.device))
 
     @torch.no_grad()
     def reset_means(self, labels: Iterable[Any] | None = None) -> None:
