@@ -7,12 +7,50 @@ raises the same clear ``TypeError``/``ValueError`` (naming the argument, the bad
 from __future__ import annotations
 
 import numbers
+import os
 from typing import Any, Hashable
 
 import numpy as np
 import torch
 
-__all__ = ["as_embeddings", "check_positive_int", "normalize_label"]
+__all__ = ["as_embeddings", "check_positive_int", "normalize_label", "check_dense_bank_size", "FORMULA_BANK_METHODS"]
+
+# Bank generation methods whose banks are stored as a formula (a few kilobytes whatever n), not as n x dim rows;
+# ``check_dense_bank_size`` lets them through. A method that stores its bank that way adds its name here.
+FORMULA_BANK_METHODS: set[str] = set()
+
+
+def _physical_memory_bytes() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 2**40
+
+
+def check_dense_bank_size(n: int, dim: int, *, method: str = "auto", name: str = "n/dim",
+                          limit_bytes: int | None = None) -> None:
+    """Refuse a bank whose rows would not fit in memory, before anything is allocated.
+
+    Args:
+        n: Vectors in the bank.
+        dim: Their dimension.
+        method: The generation method; methods in ``FORMULA_BANK_METHODS`` store no rows and are not checked.
+        name: The argument(s) named in the error.
+        limit_bytes: The most the float32 rows may take (default: the machine's physical memory).
+
+    Raises:
+        ValueError: naming ``n``, ``dim``, the bytes the rows need and the limit.
+    """
+    if method in FORMULA_BANK_METHODS:
+        return
+    need = int(n) * int(dim) * 4
+    limit = _physical_memory_bytes() if limit_bytes is None else int(limit_bytes)
+    if need > limit:
+        raise ValueError(
+            f"{name} = {n} x {dim}: a bank of method {method!r} stores its rows densely and would need {need:,} bytes "
+            f"({need / 2**30:.1f} GiB) for them alone, more than the {limit:,} bytes ({limit / 2**30:.1f} GiB) of "
+            "memory here; use fewer vectors or a smaller dim"
+        )
 
 
 def _describe(x: Any) -> str:

@@ -1,8 +1,9 @@
 """The ``ebv-cl`` command line: ``bank``, ``run``, ``bench`` and ``report`` subcommands.
 
 This module only parses arguments and dispatches; each subcommand lives in its own module exposing
-``register(subparsers)``. User errors (ebv-cl's own errors, bad values, missing files) print one line to
-stderr and exit with status 2, without a traceback; set ``EBV_CL_DEBUG=1`` to see the traceback.
+``register(subparsers)``. User errors (ebv-cl's own errors, bad values, missing files, failed writes) print one
+line to stderr and exit with status 2, without a traceback; set ``EBV_CL_DEBUG=1`` to see the traceback. Ctrl-C
+exits 130 and SIGTERM 143, each with one line.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from typing import Sequence
 
@@ -35,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C (files are written atomically, the folder lock is released)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     from ..errors import EbvClError
@@ -47,9 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help(sys.stderr)
         return 2
+    previous = None
+    if threading_is_main():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return int(args.func(args) or 0)
-    except (EbvClError, ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+    except (EbvClError, ValueError, TypeError, OSError) as exc:
         if os.environ.get("EBV_CL_DEBUG"):
             raise
         message = str(exc).replace("\n", " ")
@@ -58,6 +71,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ebv-cl: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("ebv-cl: terminated (SIGTERM); finished results are kept, continue with --resume", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def threading_is_main() -> bool:
+    """Whether this is the main thread (the only one that may set signal handlers)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":  # pragma: no cover

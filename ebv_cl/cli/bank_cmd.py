@@ -6,13 +6,20 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 __all__ = ["register"]
 
 
 def _generate(args: argparse.Namespace) -> int:
     from ..bank import EBVBank
+    from ..run.runner import resolve_device
+    from ..validation import check_dense_bank_size
 
+    if Path(args.out).is_dir():  # checked before generating, which may take minutes
+        raise IsADirectoryError(f"--out {args.out!r} is a directory, expected the path of a bank file")
+    resolve_device(args.device)
+    check_dense_bank_size(args.n, args.dim, method=args.method, name="--n/--dim")
     start = time.perf_counter()
     bank = EBVBank.generate(
         args.n,
@@ -65,6 +72,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bank`` subcommand with ``generate`` and ``stats``."""
     from ..bank.generate import method_names
@@ -76,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--n", type=_positive_int, required=True, help="number of vectors (classes)")
     gen.add_argument("--dim", type=_positive_int, required=True, help="dimension of each vector")
     gen.add_argument("--alpha", type=float, default=None, help="target coherence (max |cos|); stop once reached")
-    gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gen.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
     gen.add_argument("--method", choices=method_names(), default="auto", help="generation method (default auto)")
     gen.add_argument("--time-budget", type=float, default=None, help="seconds the optimisation may run")
     gen.add_argument("--max-steps", type=_positive_int, default=None, help="optimisation steps at most")

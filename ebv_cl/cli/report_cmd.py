@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 __all__ = ["register"]
 
@@ -11,6 +12,8 @@ def _report(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from ..run.report import report_markdown
 
+    if args.out and Path(args.out).is_dir():
+        raise IsADirectoryError(f"--out {args.out!r} is a directory, expected the path of a Markdown file")
     text = report_markdown(args.folders, baseline=args.baseline)
     if args.out:
         atomic_write_text(args.out, text)

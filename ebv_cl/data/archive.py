@@ -8,14 +8,18 @@ uint8 array with Pillow, optionally resized.
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
+
+from ..errors import DataRootError
 
 __all__ = ["iter_files", "list_files", "decode_image", "is_archive"]
 
@@ -55,7 +59,29 @@ def iter_files(source: Path, suffixes: Sequence[str]) -> Iterator[tuple[str, byt
 
     Raises:
         ValueError: if ``source`` is neither a folder nor a supported archive.
+        DataRootError: if the archive is truncated or corrupt (a bad CRC, a cut gzip stream, a tar without its
+            end-of-archive blocks), so a partial archive never reads as a smaller dataset.
     """
+    try:
+        yield from _iter_files(source, suffixes)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
+        if isinstance(exc, DataRootError):
+            raise
+        raise DataRootError(f"archive {str(source)!r} is truncated or corrupt ({type(exc).__name__}: {exc}); "
+                            "download or copy it again") from None
+
+
+def _check_tar_end(source: Path) -> None:
+    """An uncompressed tar ends with two zero blocks; a copy cut at a member boundary does not."""
+    size = source.stat().st_size
+    with open(source, "rb") as f:
+        f.seek(max(0, size - 1024))
+        tail = f.read(1024)
+    if size % 512 or len(tail) < 1024 or tail.count(0) != 1024:
+        raise DataRootError(f"archive {str(source)!r} is truncated: it lacks the tar end-of-archive blocks")
+
+
+def _iter_files(source: Path, suffixes: Sequence[str]) -> Iterator[tuple[str, bytes]]:
     if source.is_dir():
         for name in list_files(source, suffixes):
             yield name, (source / name).read_bytes()
@@ -68,25 +94,48 @@ def iter_files(source: Path, suffixes: Sequence[str]) -> Iterator[tuple[str, byt
                     yield info.filename.lstrip("./"), zf.read(info)
         return
     if lower.endswith((".tar.gz", ".tgz", ".tar")):
-        with tarfile.open(source, mode="r|*") as tf:
-            for member in tf:
-                if member.isfile() and _wanted(member.name, suffixes):
-                    f = tf.extractfile(member)
-                    if f is not None:
-                        name = member.name[2:] if member.name.startswith("./") else member.name
-                        yield name, f.read()
+        compressed = not lower.endswith(".tar")
+        if not compressed:
+            _check_tar_end(source)
+        with (gzip.open(source, "rb") if compressed else open(source, "rb")) as raw:
+            with tarfile.open(fileobj=raw, mode="r|") as tf:
+                for member in tf:
+                    if member.isfile() and _wanted(member.name, suffixes):
+                        f = tf.extractfile(member)
+                        if f is not None:
+                            name = member.name[2:] if member.name.startswith("./") else member.name
+                            data = f.read()
+                            if len(data) != member.size:
+                                raise EOFError(f"member {member.name!r} is cut short")
+                            yield name, data
+            while raw.read(1 << 20):  # read the gzip stream to its end: checks its CRC and that it is whole
+                pass
         return
     raise ValueError(f"source must be a folder or a .tar/.tar.gz/.tgz/.zip archive, got {str(source)!r}")
 
 
-def decode_image(data: bytes, *, mode: str, size: int | tuple[int, int] | None = None) -> np.ndarray:
+def decode_image(
+    data: bytes, *, mode: str, size: int | tuple[int, int] | None = None, name: str | None = None
+) -> np.ndarray:
     """Decode image bytes into a uint8 array ``(H, W)`` (mode ``"L"``) or ``(H, W, 3)`` (mode ``"RGB"``).
 
     Args:
         data: The encoded file (PNG, JPEG, ...).
         mode: ``"L"`` for grayscale or ``"RGB"``.
         size: Resize to ``size x size`` (or ``(height, width)``) with bilinear antialiasing; ``None`` keeps it.
+        name: The file's name, for the error message.
+
+    Raises:
+        DataRootError: if the bytes are not a decodable image (corrupt, truncated, a bad CRC).
     """
+    try:
+        return _decode(data, mode=mode, size=size)
+    except (OSError, ValueError, SyntaxError, EOFError, zlib.error) as exc:
+        raise DataRootError(f"image {name or '(unnamed)'} cannot be decoded ({type(exc).__name__}: {exc}); "
+                            "the file is corrupt") from None
+
+
+def _decode(data: bytes, *, mode: str, size: int | tuple[int, int] | None) -> np.ndarray:
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:

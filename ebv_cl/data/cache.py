@@ -24,12 +24,21 @@ from .roots import cache_dir
 __all__ = ["source_fingerprint", "cached_arrays"]
 
 
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def source_fingerprint(source: Path) -> dict[str, Any]:
-    """Path, size and modification time of a file, or file count, total size and latest mtime of a folder."""
+    """Path, size, modification time and SHA-256 of a file (an archive: a flipped byte is a new entry), or file
+    count, total size and latest mtime of a folder."""
     source = source.resolve()
     if source.is_file():
         st = source.stat()
-        return {"path": str(source), "size": st.st_size, "mtime": st.st_mtime_ns}
+        return {"path": str(source), "size": st.st_size, "mtime": st.st_mtime_ns, "sha256": _file_sha256(source)}
     count = total = latest = 0
     for dirpath, _, filenames in os.walk(source):
         for f in filenames:
@@ -56,8 +65,9 @@ def cached_arrays(
         return build()
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     entry = cache_dir() / "arrays" / f"{name}-{digest}"
-    if (entry / "_done").is_file():
-        return {p.stem: np.load(p) for p in sorted(entry.glob("*.npy"))}
+    cached = _read_entry(entry)
+    if cached is not None:
+        return cached
     arrays = build()
     try:
         _store(entry, key, arrays)
@@ -67,6 +77,27 @@ def cached_arrays(
     return arrays
 
 
+def _read_entry(entry: Path) -> dict[str, np.ndarray] | None:
+    """The arrays of a finished entry, or ``None`` (and the entry removed) if it is absent or damaged.
+
+    ``_done`` lists the array names; an entry missing one of them, with one that does not load, or written by an
+    older version (no list) is rebuilt rather than read as a smaller dataset or a traceback.
+    """
+    done = entry / "_done"
+    if not done.is_file():
+        return None
+    try:
+        names = json.loads(done.read_text())
+        if not isinstance(names, list) or not names:
+            raise ValueError("no array names")
+        return {name: np.load(entry / f"{name}.npy") for name in names}
+    except (OSError, ValueError, EOFError) as err:
+        warnings.warn(f"the dataset cache entry {str(entry)!r} is damaged ({err}); decoding again", RuntimeWarning,
+                      stacklevel=3)
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+
+
 def _store(entry: Path, key: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
@@ -74,11 +105,15 @@ def _store(entry: Path, key: dict[str, Any], arrays: dict[str, np.ndarray]) -> N
         for arr_name, arr in arrays.items():
             np.save(tmp / f"{arr_name}.npy", np.ascontiguousarray(arr))
         (tmp / "_key.json").write_text(json.dumps(key, indent=1, sort_keys=True))
-        (tmp / "_done").write_text("ok\n")
+        (tmp / "_done").write_text(json.dumps(sorted(arrays)) + "\n")
         try:
             os.rename(tmp, entry)
         except OSError:  # another process finished the same entry first
             if not (entry / "_done").is_file():
+                if entry.exists():  # a damaged entry another process left: replace it
+                    shutil.rmtree(entry, ignore_errors=True)
+                    os.rename(tmp, entry)
+                    return
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:

@@ -13,7 +13,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["ArrayDataset"]
+__all__ = ["ArrayDataset", "MAX_LABEL"]
+
+# Class ids index a list of class names (and a head's columns), so the largest id decides what is allocated; one
+# stray label of 10^9 would otherwise build a billion-entry list. Loaders of sparse ids remap them densely.
+MAX_LABEL = 2**24 - 1
 
 
 def _as_targets(targets: Any, n: int) -> torch.Tensor:
@@ -24,6 +28,9 @@ def _as_targets(targets: Any, n: int) -> torch.Tensor:
         raise ValueError(f"targets has {t.shape[0]} labels but images has {n} items")
     if n and int(t.min()) < 0:
         raise ValueError(f"targets must be >= 0, got minimum {int(t.min())}")
+    if n and int(t.max()) > MAX_LABEL:
+        raise ValueError(f"targets hold the label {int(t.max())}; labels must be at most {MAX_LABEL} (they index the "
+                         "list of class names): remap them to 0..K-1")
     return t.to(torch.long).contiguous()
 
 

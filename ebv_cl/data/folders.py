@@ -67,7 +67,8 @@ def read_class_folders(
             if len(parts) < 3 or parts[-3] not in found:
                 continue
             split = parts[-3]
-        found[split].append((rel, parts[-2], decode_image(data, mode=mode, size=size)))
+        image = decode_image(data, mode=mode, size=size, name=f"{rel!r} in {str(source)!r}")
+        found[split].append((rel, parts[-2], image))
     classes = sorted({c for items in found.values() for _, c, _ in items})
     index = {c: i for i, c in enumerate(classes)}
     out: dict[str, np.ndarray | list[str]] = {"classes": classes}

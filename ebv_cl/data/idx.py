@@ -7,6 +7,7 @@ big-endian uint32 per dimension, followed by the values in row-major order.
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,11 @@ def read_idx(path: Path) -> np.ndarray:
         DataRootError: if the file is not a valid IDX file (wrong magic, truncated).
     """
     opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise DataRootError(f"{str(path)!r} is truncated or corrupt ({type(exc).__name__}: {exc})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _TYPES:
         raise DataRootError(f"{str(path)!r} is not an IDX file (bad magic {data[:4]!r})")
     ndim = data[3]

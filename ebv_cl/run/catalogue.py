@@ -24,7 +24,25 @@ _SINGULAR = {"scenarios": "scenario", "strategies": "strategy"}
 
 
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader that also reads ``1e-3`` (no dot) as a float, as YAML 1.2 does."""
+    """PyYAML's safe loader that also reads ``1e-3`` (no dot) as a float, as YAML 1.2 does, and refuses a key
+    given twice in one mapping (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -38,9 +56,12 @@ def parse_yaml(text: str) -> Any:
     """Parse YAML text safely (no object construction); ``1e-3`` is a float.
 
     Raises:
-        yaml.YAMLError: on invalid YAML.
+        yaml.YAMLError: on invalid YAML, a duplicate key, or nesting too deep to parse.
     """
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+    except RecursionError:
+        raise yaml.YAMLError("the YAML nests too deeply to parse (hundreds of levels)") from None
 
 
 def catalogue_roots() -> list[Path]:
@@ -95,13 +116,21 @@ def read_yaml(path: str | os.PathLike, *, what: str = "config") -> Any:
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ConfigError: if it is not valid YAML.
+        ConfigError: if it is a directory or device, not UTF-8, or not valid YAML.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{what} file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"{what} file {str(path)!r} is a directory, expected a YAML file")
+    if not path.is_file():
+        raise ConfigError(f"{what} file {str(path)!r} is not a regular file (a device or pipe?), expected a YAML file")
     try:
-        return parse_yaml(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} file {str(path)!r} is not UTF-8 text ({exc})") from None
+    try:
+        return parse_yaml(text)
     except yaml.YAMLError as exc:
         detail = str(exc).replace("\n", " ")
         raise ConfigError(f"{what} file {str(path)!r} is not valid YAML: {detail}") from None

@@ -9,14 +9,13 @@ then renders the comparison table and the paired head-effect table of ``ebv_cl.r
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
 from ..errors import ConfigError
-from .results import FORMAT, RESOLVED_CONFIG, results_markdown
+from .results import FORMAT, RESOLVED_CONFIG, read_results_json, results_markdown
 
 __all__ = ["merge_results", "report_markdown"]
 
@@ -28,11 +27,8 @@ def _load(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     path = folder / "results.json" if folder.is_dir() else folder
     if not path.is_file():
         raise FileNotFoundError(f"results folder {str(folder)!r} has no results.json (expected an ebv-cl run --out folder)")
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(results, dict) or results.get("format") != FORMAT or not isinstance(results.get("runs"), list):
+    results = read_results_json(path)
+    if results.get("format") != FORMAT or not isinstance(results.get("runs"), list):
         raise ConfigError(f"{path} is not an ebv-cl results file of format {FORMAT}")
     config_path = path.parent / RESOLVED_CONFIG
     config = yaml.safe_load(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}

@@ -138,6 +138,9 @@ class _Runner:
             self._bank = EBVBank.load(saved)
         else:
             n, dim = cfg.n or built.n_classes, cfg.dim or feature_dim
+            from ..validation import check_dense_bank_size
+
+            check_dense_bank_size(n, dim, method=cfg.method, name="bank.n/bank.dim")
             self.log(f"generating the EBV bank: n={n}, dim={dim}, method={cfg.method}")
             with local_rng(cfg.seed):
                 self._bank = EBVBank.generate(n, dim, method=cfg.method, seed=cfg.seed, time_budget=cfg.time_budget)

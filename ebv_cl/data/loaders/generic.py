@@ -13,6 +13,8 @@ exported as class folders.
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -63,21 +65,56 @@ def load_npz(
         DataRootError: if the file is missing or lacks ``images``/``labels``.
     """
     p = _resolve_path(root, path, dataset="npz")
-    with np.load(p, allow_pickle=False) as z:
-        keys = set(z.files)
-        classes = [str(c) for c in z["classes"]] if "classes" in keys else None
-        if {"train_images", "train_labels", "test_images", "test_labels"} <= keys:
-            side = "train" if train else "test"
-            images, labels = z[f"{side}_images"], z[f"{side}_labels"]
-        elif {"images", "labels"} <= keys:
-            images, labels = z["images"], z["labels"]
-            tr, te = stratified_split(labels, test_fraction=test_fraction, seed=split_seed)
-            images, labels = images[tr if train else te], labels[tr if train else te]
-        else:
-            raise DataRootError(f"npz file {str(p)!r} must hold arrays 'images' and 'labels' (or train_/test_ "
-                                f"versions); it holds {sorted(keys)}")
-    return ArrayDataset(np.ascontiguousarray(images), np.asarray(labels).astype(np.int64), classes=classes,
-                        name=p.stem)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            keys = set(z.files)
+            classes = [str(c) for c in z["classes"]] if "classes" in keys else None
+            if {"train_images", "train_labels", "test_images", "test_labels"} <= keys:
+                side = "train" if train else "test"
+                images, labels = z[f"{side}_images"], z[f"{side}_labels"]
+                all_labels = np.concatenate([_npz_labels(p, z["train_labels"]), _npz_labels(p, z["test_labels"])])
+                _check_count(p, side, images, labels)
+            elif {"images", "labels"} <= keys:
+                images, labels = z["images"], z["labels"]
+                _check_count(p, "", images, labels)
+                all_labels = _npz_labels(p, labels)
+                tr, te = stratified_split(labels, test_fraction=test_fraction, seed=split_seed)
+                images, labels = images[tr if train else te], labels[tr if train else te]
+            else:
+                raise DataRootError(f"npz file {str(p)!r} must hold arrays 'images' and 'labels' (or train_/test_ "
+                                    f"versions); it holds {sorted(keys)}")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        if isinstance(exc, DataRootError):
+            raise
+        raise DataRootError(f"npz file {str(p)!r} is truncated or corrupt ({type(exc).__name__}: {exc})") from None
+    labels = _npz_labels(p, labels)
+    if classes is None and all_labels.size and int(all_labels.max()) >= 2 * np.unique(all_labels).size + 1000:
+        # sparse ids (one stray 10^9): remap densely, name each class by its original id
+        ids = np.unique(all_labels)
+        classes = [str(int(i)) for i in ids]
+        labels = np.searchsorted(ids, labels)
+    elif classes is not None and labels.size and int(labels.max()) >= len(classes):
+        raise DataRootError(f"npz file {str(p)!r}: label {int(labels.max())} has no name in 'classes' "
+                            f"({len(classes)} names)")
+    return ArrayDataset(np.ascontiguousarray(images), labels, classes=classes, name=p.stem)
+
+
+def _npz_labels(path: Path, labels: np.ndarray) -> np.ndarray:
+    """Labels as int64, checked: a 1-d integer array of ids >= 0 (a clear error naming the bad one)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DataRootError(f"npz file {str(path)!r}: labels must be a 1-d integer array, got {labels.dtype} "
+                            f"of shape {labels.shape}")
+    if labels.size and int(labels.min()) < 0:
+        raise DataRootError(f"npz file {str(path)!r}: label {int(labels.min())} is negative; expected ids >= 0")
+    return labels.astype(np.int64)
+
+
+def _check_count(path: Path, side: str, images: np.ndarray, labels: np.ndarray) -> None:
+    if len(images) != len(labels):
+        prefix = f"{side}_" if side else ""
+        raise DataRootError(f"npz file {str(path)!r}: {prefix}images holds {len(images)} items but {prefix}labels "
+                            f"{len(labels)}; expected one label per image")
 
 
 def _split_dirs(p: Path) -> tuple[str, str] | None:

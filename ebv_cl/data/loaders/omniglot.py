@@ -40,7 +40,7 @@ def _decode_all(source: Path, size: int, invert: bool) -> dict[str, np.ndarray]:
             continue
         i = hits[-1]
         key = (_BACKGROUNDS.index(parts[i]), parts[i + 1], parts[i + 2])
-        img = decode_image(data, mode="L", size=size)
+        img = decode_image(data, mode="L", size=size, name=f"{rel!r} in {str(source)!r}")
         items.append((key, parts[i + 3], 255 - img if invert else img))
     if not items:
         raise DataRootError(f"omniglot: no PNG found as images_{{background,evaluation}}/<alphabet>/<character>/"
