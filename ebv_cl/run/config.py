@@ -23,10 +23,13 @@ A config file is one YAML mapping with these top-level keys (all optional except
     momentum: 0.9                # sgd only
     weight_decay: 0.0
     buffer_size: 200             # replay memory in samples, the same for every strategy that uses one
-    bank: {n: null, dim: null, method: auto, seed: 0, time_budget: 10.0, path: null}
+    bank: {n: null, dim: null, method: auto, seed: 0, time_budget: 10.0, max_steps: null, path: null}
                                  # the EBV bank shared by every strategy and seed of the run: n defaults to
                                  # the scenario's number of classes, dim to the backbone's feature size;
-                                 # path loads a saved bank instead of generating one
+                                 # path loads a saved bank instead of generating one; max_steps stops the
+                                 # optimisation by steps alone (time_budget ignored): the same bank on any
+                                 # machine; with a time budget the first bank made for the config is stored
+                                 # in $EBV_CL_CACHE/banks and reused, so runs repeat on one machine
     device: cpu                  # cpu | cuda | cuda:N | auto
     threads: null                # CPU threads torch may use during the run (null: torch's default); 1 is
                                  # much faster for small models on a busy machine
@@ -91,6 +94,7 @@ class BankConfig:
     method: str = "auto"
     seed: int = 0
     time_budget: float | None = 10.0
+    max_steps: int | None = None
     path: str | None = None
 
 
@@ -177,7 +181,8 @@ def _check_values(c: RunConfig) -> None:
     for label in labels:
         if labels.count(label) > 1:
             raise ConfigError(f"strategy {label!r} appears twice in strategies; give one of them a distinct 'name'")
-    for key, value in {"bank.n": c.bank.n, "bank.dim": c.bank.dim, "threads": c.threads}.items():
+    for key, value in {"bank.n": c.bank.n, "bank.dim": c.bank.dim, "threads": c.threads,
+                       "bank.max_steps": c.bank.max_steps}.items():
         if value is not None and value < 1:
             raise ConfigError(f"{key} = {value}: expected an int >= 1 or null")
     for i, s in enumerate(c.strategies):

@@ -12,6 +12,8 @@ figures equal those of an uninterrupted run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
 import sys
 import time
@@ -142,9 +144,8 @@ class _Runner:
 
             check_dense_bank_size(n, dim, method=cfg.method, name="bank.n/bank.dim")
             self.log(f"generating the EBV bank: n={n}, dim={dim}, method={cfg.method}")
-            with local_rng(cfg.seed):
-                self._bank = EBVBank.generate(n, dim, method=cfg.method, seed=cfg.seed, time_budget=cfg.time_budget)
-            self._bank.save(saved)
+            self._bank = self._generate_bank(n, dim)
+            self.folder._write_file(saved, self._bank.save)
         meta = self._bank.metadata()
         self.folder.context["bank"] = {k: meta[k] for k in ("n", "dim", "method", "seed", "coherence")}
         self.folder.context["bank"]["sha256"] = self._bank.sha256()
@@ -156,6 +157,42 @@ class _Runner:
                 "use a larger bank (bank.n) or leave it null"
             )
         return self._bank
+
+    def _generate_bank(self, n: int, dim: int) -> Any:
+        """Generate the run's bank so that the same config gives the same bank.
+
+        With ``bank.max_steps`` the optimisation is stopped by steps alone (its schedule then depends on the step
+        only), so the bank is bit-identical on any machine. With a time budget alone, where the machine's speed
+        decides when it stops, the first bank generated for this ``(n, dim, method, seed, time_budget)`` is stored
+        in the cache folder (``$EBV_CL_CACHE/banks``) and every later run with that config reuses it.
+        """
+        from ..bank import EBVBank
+        from ..data.roots import cache_dir
+
+        cfg = self.config.bank
+        if cfg.max_steps is not None:
+            with local_rng(cfg.seed):
+                return EBVBank.generate(n, dim, method=cfg.method, seed=cfg.seed, max_steps=cfg.max_steps)
+        key = json.dumps({"n": n, "dim": dim, "method": cfg.method, "seed": cfg.seed, "time_budget": cfg.time_budget,
+                          "format": 1}, sort_keys=True)
+        stored = cache_dir() / "banks" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.ebv"
+        if stored.is_file():
+            try:
+                bank = EBVBank.load(stored)
+            except (OSError, ValueError) as exc:
+                self.log(f"warning: the stored bank {str(stored)!r} is unreadable ({exc}); generating a new one")
+            else:
+                if (bank.n, bank.dim) == (n, dim):
+                    self.log(f"reusing the EBV bank generated earlier for this config: {stored}")
+                    return bank
+        with local_rng(cfg.seed):
+            bank = EBVBank.generate(n, dim, method=cfg.method, seed=cfg.seed, time_budget=cfg.time_budget)
+        try:
+            bank.save(stored)
+        except OSError as exc:
+            self.log(f"warning: could not store the bank in {str(stored)!r} ({exc}); a later run will generate "
+                     "its own (set EBV_CL_CACHE to a writable folder)")
+        return bank
 
     def build(self, s: StrategyConfig, seed: int, built: Any) -> Any:
         c = self.config
