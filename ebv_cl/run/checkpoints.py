@@ -88,11 +88,40 @@ def save_checkpoint(
     """
     payload = {"format": FORMAT, "identity": identity, "state": state, "strategy": _without_transients(strategy)}
     try:
-        return atomic_write(path, lambda f: torch.save(payload, f, pickle_module=pickle))
+        return atomic_write(path, lambda f: _save(payload, f, pickle))
     except (pickle.PicklingError, AttributeError, TypeError):
         # a lambda or local class somewhere in a plugin: dill pickles it by value (slower, so only then)
         module = _pickle_module()
-        return atomic_write(path, lambda f: torch.save(payload, f, pickle_module=module))
+        return atomic_write(path, lambda f: _save(payload, f, module))
+
+
+class _Writes:
+    """A file wrapper that remembers the ``OSError`` of a failed write (torch turns it into a vague RuntimeError)."""
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
+
+
+def _save(payload: Any, f: Any, module: Any) -> None:
+    """``torch.save``; a failed write raises its own ``OSError`` (ENOSPC, EROFS, ...), not torch's RuntimeError."""
+    writes = _Writes(f)
+    try:
+        torch.save(payload, writes, pickle_module=module)
+    except RuntimeError:
+        if writes.error is not None:
+            raise writes.error from None
+        raise
 
 
 def load_checkpoint(
