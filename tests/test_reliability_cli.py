@@ -44,6 +44,7 @@ def _bank_run(tmp_path, name, extra=()):
     return data["bank"]["sha256"], run
 
 
+@pytest.mark.slow
 def test_a_time_budgeted_bank_is_reused_so_runs_repeat(tmp_path, monkeypatch):
     monkeypatch.setenv("EBV_CL_CACHE", str(tmp_path / "cache"))
     assert _bank_run(tmp_path, "a") == _bank_run(tmp_path, "b")
@@ -155,6 +156,7 @@ def test_duplicate_yaml_keys_are_an_error(tmp_path, capsys):
     assert "duplicate key 'epochs'" in _error_line(capsys)
 
 
+@pytest.mark.slow
 def test_sigterm_exits_143_with_a_message_and_resume_works(tmp_path):
     out = tmp_path / "o"
     config = _config(tmp_path, {**SMALL, "strategies": ["fc+naive", "ncm+naive", "tau_norm+naive"]})

@@ -97,3 +97,25 @@ def test_numpy_string_labels_round_trip_through_a_weights_only_load():
     fresh = create_head("fc", 4)
     fresh.load_state_dict(loaded)
     assert fresh.classes == ["cat", 3]
+
+
+def test_a_bank_header_with_a_string_version_says_so(tmp_path):
+    from test_bank_file import _rewrite_header
+
+    from ebv_cl.errors import BankFileError
+
+    path = tmp_path / "b.ebv"
+    EBVBank.generate(8, 16, method="sparse", seed=0, max_steps=1).save(path)
+    _rewrite_header(path, lambda h: h.update(format_version="1"))
+    with pytest.raises(BankFileError, match="version '1' \\(a str; the version is an int\\)"):
+        EBVBank.load(path)
+
+
+def test_a_memory_mapped_bank_is_unaffected_when_its_file_is_replaced(tmp_path):
+    path = tmp_path / "b.ebv"
+    EBVBank.generate(8, 16, method="sparse", seed=0, max_steps=1).save(path)
+    mapped = EBVBank.load(path, mmap=True)
+    before = mapped.vectors.clone()
+    EBVBank.generate(8, 16, method="sparse", seed=1, max_steps=1).save(path)  # atomic rename: a new inode
+    assert torch.equal(mapped.vectors, before)
+    assert not torch.equal(EBVBank.load(path).vectors, before)

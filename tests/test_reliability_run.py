@@ -71,6 +71,7 @@ def test_the_lock_is_released_when_its_process_dies(tmp_path):
     folder.close()
 
 
+@pytest.mark.slow
 def test_two_runs_into_one_folder_one_is_refused(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(SMALL))

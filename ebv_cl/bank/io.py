@@ -120,9 +120,11 @@ def read_bank_file(path: str | os.PathLike, *, mmap: bool = False, verify: bool 
     if not isinstance(header, dict) or any(k not in header for k in _REQUIRED):
         missing = [k for k in _REQUIRED if not isinstance(header, dict) or k not in header]
         raise BankFileError(f"{str(p)!r} has a header without the required keys {missing}")
-    if header["format_version"] != FORMAT_VERSION:
+    if header["format_version"] != FORMAT_VERSION or type(header["format_version"]) is not int:
+        version = header["format_version"]
+        kind = "" if type(version) is int else f" (a {type(version).__name__}; the version is an int)"
         raise BankFileError(
-            f"{str(p)!r} has bank format version {header['format_version']!r}; this ebv-cl reads version {FORMAT_VERSION}"
+            f"{str(p)!r} has bank format version {version!r}{kind}; this ebv-cl reads version {FORMAT_VERSION}"
         )
     if header["header_sha256"] != _header_digest(header):
         raise BankFileError(f"{str(p)!r} has a header whose checksum does not match: the metadata was altered")
