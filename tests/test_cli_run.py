@@ -50,6 +50,6 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys, make_args, match):
 def test_existing_out_without_resume_is_refused(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "results.json").write_text('{"runs": []}')
+    (out / "results.json").write_text('{"runs": [{"strategy": "fc+naive", "seed": 0}]}')  # a finished run
     assert main(["run", _write(tmp_path, GOOD), "--out", str(out)]) == 2
     assert "already holds a run; pass --resume" in capsys.readouterr().err

@@ -104,7 +104,8 @@ def test_results_folder_writes_and_refuses_to_overwrite(tmp_path):
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [r["strategy"] for r in data["runs"]] == ["fc+replay"] and data["name"] == "demo"
     assert {p.name for p in (tmp_path / "out").iterdir()} == {
-        "resolved_config.yaml", "results.json", "results.md", "accuracy.png"}
+        "resolved_config.yaml", "results.json", "results.md", "accuracy.png", ".lock"}
+    folder.close()  # the lock is held until then (another process would be refused)
     with pytest.raises(ConfigError, match=r"already holds a run; pass --resume"):
         ResultsFolder(tmp_path / "out", config_text="a: 1\n").start(resume=False)
     with pytest.raises(ConfigError, match=r"--resume: the config differs"):
