@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from ebv_cl.cli import main
-from ebv_cl.run import config_from_dict, load_config, run_config
+from ebv_cl.run import config_from_dict, run_config
 
 from test_reliability_run import SMALL
 

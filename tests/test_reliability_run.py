@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from ebv_cl.cli import main
-from ebv_cl.errors import CheckpointError, ConfigError, DivergenceError, OutputError, RunFolderBusyError
+from ebv_cl.errors import CheckpointError, ConfigError, DivergenceError, RunFolderBusyError
 from ebv_cl.run import config_from_dict, run_config
 from ebv_cl.run.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
 from ebv_cl.run.results import ResultsFolder

@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     previous = None
-    if threading_is_main():
+    if _is_main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return int(args.func(args) or 0)
@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-def threading_is_main() -> bool:
+def _is_main_thread() -> bool:
     """Whether this is the main thread (the only one that may set signal handlers)."""
     import threading
 
