@@ -49,7 +49,7 @@ def test_bench_generator_codes_tiny(tmp_path, capsys) -> None:
                  sparse_max_n=5000, out=str(out), isolate=False)
     assert generator.main(args) == 0
     table = capsys.readouterr().out
-    assert "gold m=5 n=31" in table and "skipped: N > --sparse-max-n 5000" in table
+    assert "gold m=5 n=31" in table and "skipped: N > --sparse-max-n 5000" in table and "stats s" in table
     rows = json.loads(out.read_text())["rows"]
     gold = [r for r in rows if r.get("concrete_method") == "gold" and r["n"] == 1000][0]
     sparse = [r for r in rows if r.get("concrete_method") == "sparse"][0]
