@@ -292,3 +292,15 @@ def test_head_uses_a_small_code_bank():
     head = create_head("ebv", 16, bank=bank)
     head.add_classes(["a", "b"])
     assert head(torch.randn(3, 16)).shape[0] == 3
+
+
+def test_prefix_reported_as_labelled_upper_bound_when_not_certified(monkeypatch):
+    from ebv_cl.bank.codes import coherence as coh_mod
+
+    code = SequenceCode("gold", 6, 1000, 64)
+    monkeypatch.setattr(coh_mod, "_corr_with", lambda code, f_a, members: np.zeros((len(members), code.length), np.int64))
+    monkeypatch.setattr(coh_mod, "EXACT_PAIR_BUDGET", 0)
+    result = coh_mod.code_coherence(code)
+    assert not result.exact and result.value == result.upper == pytest.approx(17 / 63) and result.lower == 0
+    stats = coh_mod.code_statistics(code)
+    assert not stats.coherence_exact and "UPPER BOUND" in stats.note

@@ -96,8 +96,16 @@ def _exact_all_pairs(code: SequenceCode) -> int:
     return best
 
 
-def code_coherence(code: SequenceCode, *, pair_budget: float = EXACT_PAIR_BUDGET) -> CodeCoherence:
-    """The coherence of the bank ``code`` describes, from its structure (see the module docstring)."""
+def code_coherence(code: SequenceCode, *, pair_budget: float | None = None) -> CodeCoherence:
+    """The coherence of the bank ``code`` describes, from its structure (see the module docstring).
+
+    Args:
+        code: The code bank's formula.
+        pair_budget: Most ``member pairs x n`` to cross-correlate for an exact prefix value (default
+            ``EXACT_PAIR_BUDGET``).
+    """
+    if pair_budget is None:
+        pair_budget = EXACT_PAIR_BUDGET
     n = code.length
     k = code.n_members
     if code.n_rows < 2:
