@@ -17,7 +17,7 @@ __all__ = ["as_embeddings", "check_positive_int", "normalize_label", "check_dens
 
 # Bank generation methods whose banks are stored as a formula (a few kilobytes whatever n), not as n x dim rows;
 # ``check_dense_bank_size`` lets them through. A method that stores its bank that way adds its name here.
-FORMULA_BANK_METHODS: set[str] = set()
+FORMULA_BANK_METHODS: set[str] = {"gold", "kasami"}
 
 
 def _physical_memory_bytes() -> int:
@@ -34,20 +34,27 @@ def check_dense_bank_size(n: int, dim: int, *, method: str = "auto", name: str =
     Args:
         n: Vectors in the bank.
         dim: Their dimension.
-        method: The generation method; methods in ``FORMULA_BANK_METHODS`` store no rows and are not checked.
+        method: The generation method (``auto``: the one it would choose); methods in ``FORMULA_BANK_METHODS``
+            store no rows and are not checked.
         name: The argument(s) named in the error.
         limit_bytes: The most the float32 rows may take (default: the machine's physical memory).
 
     Raises:
         ValueError: naming ``n``, ``dim``, the bytes the rows need and the limit.
     """
+    shown = repr(method)
+    if method == "auto":
+        from .bank.generate.methods import choose_method  # lazy: the bank package imports this module
+
+        method = choose_method(int(n), int(dim))
+        shown = f"{method!r} (what 'auto' picks here)"
     if method in FORMULA_BANK_METHODS:
         return
     need = int(n) * int(dim) * 4
     limit = _physical_memory_bytes() if limit_bytes is None else int(limit_bytes)
     if need > limit:
         raise ValueError(
-            f"{name} = {n} x {dim}: a bank of method {method!r} stores its rows densely and would need {need:,} bytes "
+            f"{name} = {n} x {dim}: a bank of method {shown} stores its rows densely and would need {need:,} bytes "
             f"({need / 2**30:.1f} GiB) for them alone, more than the {limit:,} bytes ({limit / 2**30:.1f} GiB) of "
             "memory here; use fewer vectors or a smaller dim"
         )

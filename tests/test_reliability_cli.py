@@ -122,6 +122,15 @@ def test_bank_generate_device_seed_and_out_are_checked_first(tmp_path, capsys):
     assert "2,048,000,000,000 bytes" in line and not (tmp_path / "big.ebv").exists()
 
 
+def test_formula_stored_code_banks_are_not_refused_by_the_dense_size_check():
+    from ebv_cl.validation import check_dense_bank_size
+
+    check_dense_bank_size(10**7, 512, method="gold", limit_bytes=10**6)
+    check_dense_bank_size(10**6, 512, method="auto", limit_bytes=10**6)  # auto picks a code bank (kasami) here
+    with pytest.raises(ValueError, match="'sparse' stores its rows densely"):
+        check_dense_bank_size(10**7, 512, method="sparse", limit_bytes=10**6)
+
+
 def test_report_out_that_is_a_directory(tmp_path, capsys):
     out = tmp_path / "o"
     assert main(["run", _config(tmp_path), "--out", str(out), "--no-progress"]) == 0
