@@ -1,0 +1,124 @@
+"""The Ray adapter of ``ebv-cl run --workers N``: each job is one Ray task running ``ebv_cl.run.jobs.run_job``.
+
+Without ``address`` (and no ``RAY_ADDRESS``) a local Ray instance with ``workers x cpus_per_job`` CPUs is
+started on entry and stopped on exit; with one, the executor joins that cluster (whose nodes must see the run
+folder at the same path: a shared filesystem) and keeps at most ``workers`` jobs in flight. Each task reserves
+``cpus_per_job`` CPUs and ``gpus_per_job`` GPUs. A worker process that dies mid-job is a system failure that
+Ray retries (``max_retries``); the retried job continues from its last checkpoint. Ray is imported only here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from ..errors import EbvClError
+from .config import RunConfig
+from .jobs import Job
+
+__all__ = ["RayExecutor", "RayMissingError", "require_ray"]
+
+INSTALL_HINT = 'pip install "ebv-cl[distributed]" (or pip install "ray[default]")'
+
+
+class RayMissingError(EbvClError, ImportError):
+    """Ray is needed (``--workers``, Ray shards) but not installed."""
+
+
+def require_ray() -> Any:
+    """Import and return ``ray``.
+
+    Raises:
+        RayMissingError: if Ray is not installed, saying what to install.
+    """
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayMissingError(f"--workers runs jobs on Ray, which is not installed: {INSTALL_HINT}") from exc
+    return ray
+
+
+def _job_task(config: RunConfig, job: Job, out_dir: str, progress: bool) -> dict[str, Any]:
+    from .jobs import run_job
+
+    return run_job(config, job, out_dir=out_dir, progress=progress)
+
+
+class RayExecutor:
+    """Runs jobs as Ray tasks, at most ``workers`` at a time (see the module docstring).
+
+    Args:
+        workers: Jobs in flight at once (and, for a local instance, its worker processes).
+        address: A Ray cluster to join (``"auto"``, ``"ray://host:10001"``, ...); default ``RAY_ADDRESS``, else
+            a local instance started for this run.
+        cpus_per_job: CPUs each task reserves.
+        gpus_per_job: GPUs each task reserves (fractions share a GPU).
+        max_retries: How often Ray re-runs a job whose worker process died.
+
+    Raises:
+        RayMissingError: if Ray is not installed.
+        ValueError: on a bad ``workers`` or resource amount.
+    """
+
+    def __init__(
+        self,
+        *,
+        workers: int,
+        address: str | None = None,
+        cpus_per_job: float = 1.0,
+        gpus_per_job: float = 0.0,
+        max_retries: int = 3,
+    ) -> None:
+        self.ray = require_ray()
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers = {workers!r}: expected an int >= 1")
+        for name, value in {"cpus_per_job": cpus_per_job, "gpus_per_job": gpus_per_job}.items():
+            if not value >= 0:
+                raise ValueError(f"{name} = {value!r}: expected a number >= 0")
+        self.workers, self.cpus_per_job, self.gpus_per_job = workers, float(cpus_per_job), float(gpus_per_job)
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        self.max_retries = max_retries
+
+    def _connect(self) -> bool:
+        """Join a running instance or start a local one; ``True`` when this executor started (and must stop) it."""
+        ray = self.ray
+        if ray.is_initialized():
+            return False
+        env = {"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}} if os.environ.get("PYTHONPATH") else None
+        if self.address is not None:
+            ray.init(address=self.address, runtime_env=env, log_to_driver=True)
+        else:
+            cpus = max(1, round(self.workers * max(self.cpus_per_job, 1e-3)))
+            gpus = None if self.gpus_per_job == 0 else int(-(-self.workers * self.gpus_per_job // 1))
+            ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False, log_to_driver=True, runtime_env=env)
+        return True
+
+    def run(
+        self, config: RunConfig, jobs: Sequence[Job], *, out_dir: Path, progress: bool
+    ) -> Iterator[tuple[Job, dict[str, Any]]]:
+        """Yield ``(job, record)`` as Ray tasks finish; a failed job stops the run (finished ones stay written)."""
+        ray = self.ray
+        if not jobs:
+            return
+        started = self._connect()
+        task = ray.remote(_job_task)
+        options = {"num_cpus": self.cpus_per_job, "num_gpus": self.gpus_per_job, "max_retries": self.max_retries,
+                   "retry_exceptions": False}
+        pending = list(jobs)
+        running: dict[Any, Job] = {}
+        config_ref = ray.put(config)
+        try:
+            while pending or running:
+                while pending and len(running) < self.workers:
+                    job = pending.pop(0)
+                    ref = task.options(name=f"ebv-cl {job.name}", **options).remote(config_ref, job, str(out_dir), progress)
+                    running[ref] = job
+                done, _ = ray.wait(list(running), num_returns=1)
+                job = running.pop(done[0])
+                yield job, ray.get(done[0])
+        finally:
+            for ref in running:
+                ray.cancel(ref, force=True)
+            if started:
+                ray.shutdown()
