@@ -13,29 +13,25 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..errors import EbvClError
+from ..errors import MissingExtraError
 from .config import RunConfig
 from .jobs import Job
 
-__all__ = ["RayExecutor", "RayMissingError", "require_ray"]
+__all__ = ["RayExecutor", "require_ray"]
 
 INSTALL_HINT = 'pip install "ebv-cl[distributed]" (or pip install "ray[default]")'
-
-
-class RayMissingError(EbvClError, ImportError):
-    """Ray is needed (``--workers``, Ray shards) but not installed."""
 
 
 def require_ray() -> Any:
     """Import and return ``ray``.
 
     Raises:
-        RayMissingError: if Ray is not installed, saying what to install.
+        MissingExtraError: if Ray is not installed, saying what to install.
     """
     try:
         import ray
     except ImportError as exc:
-        raise RayMissingError(f"--workers runs jobs on Ray, which is not installed: {INSTALL_HINT}") from exc
+        raise MissingExtraError(f"--workers runs jobs on Ray, which is not installed: {INSTALL_HINT}") from exc
     return ray
 
 
@@ -57,7 +53,7 @@ class RayExecutor:
         max_retries: How often Ray re-runs a job whose worker process died.
 
     Raises:
-        RayMissingError: if Ray is not installed.
+        MissingExtraError: if Ray is not installed.
         ValueError: on a bad ``workers`` or resource amount.
     """
 
