@@ -41,7 +41,16 @@ def _run(args: argparse.Namespace) -> int:
     progress = False if args.no_progress else None
     if args.address is not None and args.workers is None:
         raise ValueError(f"--address {args.address!r} needs --workers N: how many jobs to run at once on the cluster")
-    if args.workers is None:
+    from ..run.data_parallel import run_data_parallel, world_size
+
+    if world_size() > 1:
+        if args.workers is not None:
+            raise ValueError("--workers runs jobs on Ray; under torchrun each job already trains data-parallel: "
+                             "drop one of them")
+        folder = run_data_parallel(config, out_dir=out, resume=args.resume, progress=progress)
+        if folder.path != out:  # ranks > 0 print nothing
+            return 0
+    elif args.workers is None:
         folder = run_config(config, out_dir=out, resume=args.resume, progress=progress)
     else:
         from ..run.executors import create_executor, run_jobs
