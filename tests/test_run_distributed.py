@@ -178,3 +178,14 @@ def test_a_killed_driver_is_continued_with_resume(tmp_path, ray_instance):
     folder = run_jobs(config, out_dir=out, executor=RayExecutor(workers=2), resume=True, log=lines.append)
     assert _figures(folder.runs) == expected
     assert sum("already finished, skipped" in line for line in lines) == done_before
+
+
+def test_running_status_reads_each_job_s_last_experience(tmp_path):
+    from ebv_cl.run.executors import running_status
+
+    a, b = Job("fc+der", 0), Job("ebv+replay", 1)
+    job_log_path(tmp_path, a).parent.mkdir(parents=True)
+    job_log_path(tmp_path, a).write_text("10:00:00 pid 1 [fc+der seed 0] started\n"
+                                         "10:00:01 pid 1 [fc+der seed 0] experience 1/5: accuracy 99%\n"
+                                         "10:00:02 pid 1 [fc+der seed 0] experience 2/5: accuracy 60%\n")
+    assert running_status(tmp_path, [a, b]) == "fc+der seed 0: exp 2/5, ebv+replay seed 1: starting"

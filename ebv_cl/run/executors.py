@@ -1,7 +1,8 @@
 """Executors of ``ebv-cl run``'s jobs, and the driver that hands them out and collects their records.
 
 An executor takes the jobs of a run (``ebv_cl.run.jobs``) and yields ``(job, record)`` pairs as jobs finish, in
-whatever order they finish. ``InProcessExecutor`` runs them one after another in this process; ``RayExecutor``
+whatever order they finish, and calls ``on_wait(running_jobs)`` now and then while it waits (the driver shows
+each running job's last finished experience beside the bar of finished jobs). ``InProcessExecutor`` runs them one after another in this process; ``RayExecutor``
 (``ebv_cl.run.ray_executor``, Ray imported only there) runs them in parallel on a local Ray instance or a
 cluster. ``run_jobs`` is the driver: it opens the results folder (or reopens it for ``--resume``), prepares what
 jobs share (the bank), skips finished jobs, appends each record to ``results.json`` atomically as it arrives,
@@ -11,23 +12,27 @@ the sequential runner's order.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from .checkpoints import checkpoint_path, remove_checkpoint
 from .config import RunConfig, dump_config
-from .jobs import Job, plan_jobs, prepare_run, run_job
+from .jobs import Job, job_log_path, plan_jobs, prepare_run, run_job
 from .results import ResultsFolder
 
-__all__ = ["Executor", "InProcessExecutor", "create_executor", "run_jobs"]
+__all__ = ["Executor", "InProcessExecutor", "create_executor", "run_jobs", "running_status"]
+
+_EXPERIENCE = re.compile(r"experience (\d+/\d+)")
 
 
 class Executor(Protocol):
     """Runs jobs and yields ``(job, record)`` as each finishes."""
 
     def run(
-        self, config: RunConfig, jobs: Sequence[Job], *, out_dir: Path, progress: bool
+        self, config: RunConfig, jobs: Sequence[Job], *, out_dir: Path, progress: bool,
+        on_wait: Callable[[list[Job]], None] | None = None,
     ) -> Iterator[tuple[Job, dict[str, Any]]]: ...
 
 
@@ -38,7 +43,8 @@ class InProcessExecutor:
         self.log = log
 
     def run(
-        self, config: RunConfig, jobs: Sequence[Job], *, out_dir: Path, progress: bool
+        self, config: RunConfig, jobs: Sequence[Job], *, out_dir: Path, progress: bool,
+        on_wait: Callable[[list[Job]], None] | None = None,
     ) -> Iterator[tuple[Job, dict[str, Any]]]:
         for job in jobs:
             yield job, run_job(config, job, out_dir=out_dir, log=self.log, progress=progress)
@@ -57,6 +63,19 @@ def create_executor(workers: int, *, address: str | None = None, config: RunConf
 
     resources = {} if config is None else {"cpus_per_job": config.cpus_per_job, "gpus_per_job": config.gpus_per_job}
     return RayExecutor(workers=workers, address=address, **resources)
+
+
+def running_status(out_dir: Path, jobs: Sequence[Job]) -> str:
+    """``"fc+der seed 0: exp 3/5, ..."``: the last finished experience of each running job, from its log file."""
+    parts = []
+    for job in jobs:
+        try:
+            lines = job_log_path(out_dir, job).read_text(encoding="utf-8").splitlines()
+        except OSError:
+            lines = []
+        done = next((m.group(1) for m in map(_EXPERIENCE.search, reversed(lines)) if m), None)
+        parts.append(f"{job.name}: " + (f"exp {done}" if done else "starting"))
+    return ", ".join(parts)
 
 
 def _stderr(message: str) -> None:
@@ -104,7 +123,10 @@ def run_jobs(
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="jobs finished", unit="job", disable=None
                if show else True, dynamic_ncols=True)
     try:
-        for job, record in executor.run(config, todo, out_dir=folder.path, progress=False):
+        def show_running(running: list[Job]) -> None:
+            bar.set_postfix_str(running_status(folder.path, running), refresh=True)
+
+        for job, record in executor.run(config, todo, out_dir=folder.path, progress=False, on_wait=show_running):
             folder.add(record, plot=False)
             remove_checkpoint(checkpoint_path(folder.checkpoint_dir, strategy=job.strategy, seed=job.seed))
             bar.update(1)

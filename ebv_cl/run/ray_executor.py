@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import MissingExtraError
 from .config import RunConfig
@@ -91,9 +91,13 @@ class RayExecutor:
         return True
 
     def run(
-        self, config: RunConfig, jobs: Sequence[Job], *, out_dir: Path, progress: bool
+        self, config: RunConfig, jobs: Sequence[Job], *, out_dir: Path, progress: bool,
+        on_wait: Callable[[list[Job]], None] | None = None,
     ) -> Iterator[tuple[Job, dict[str, Any]]]:
-        """Yield ``(job, record)`` as Ray tasks finish; a failed job stops the run (finished ones stay written)."""
+        """Yield ``(job, record)`` as Ray tasks finish; a failed job stops the run (finished ones stay written).
+
+        ``on_wait(running_jobs)`` is called about every 2 s while waiting (the driver's progress display).
+        """
         ray = self.ray
         if not jobs:
             return
@@ -110,7 +114,11 @@ class RayExecutor:
                     job = pending.pop(0)
                     ref = task.options(name=f"ebv-cl {job.name}", **options).remote(config_ref, job, str(out_dir), progress)
                     running[ref] = job
-                done, _ = ray.wait(list(running), num_returns=1)
+                done, _ = ray.wait(list(running), num_returns=1, timeout=2.0)
+                if not done:
+                    if on_wait is not None:
+                        on_wait(list(running.values()))
+                    continue
                 job = running.pop(done[0])
                 yield job, ray.get(done[0])
         finally:
