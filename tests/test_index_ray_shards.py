@@ -85,3 +85,13 @@ def test_actor_shards_without_ray_say_what_to_install(monkeypatch):
     allocator = SlotAllocator(10)
     with pytest.raises(MissingExtraError, match=r'pip install "ebv-cl\[distributed\]"'):
         BankIndex(_bank(10, 8, 0), allocator, kind="sharded", actors=2).build()
+
+
+def test_ray_is_imported_only_when_actors_or_workers_are_used():
+    import subprocess
+
+    code = ("import sys, ebv_cl, ebv_cl.bank, ebv_cl.slots, ebv_cl.heads, ebv_cl.index, ebv_cl.index.ray_shards, "
+            "ebv_cl.run.jobs, ebv_cl.run.executors, ebv_cl.run.ray_executor, ebv_cl.cli; "
+            "print([m for m in sys.modules if m == 'ray' or m.startswith('ray.')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

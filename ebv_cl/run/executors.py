@@ -113,7 +113,14 @@ def run_jobs(
     folder = ResultsFolder(out_dir, config_text=dump_config(config), name=config.name)
     folder.start(resume=resume)
     folder.scenario = dict(config.scenario)
-    prepare_run(config, folder, log=log)
+    if hasattr(executor, "start"):
+        executor.start()  # Ray starts and its workers import while the bank is made here
+    try:
+        prepare_run(config, folder, log=log)
+    except BaseException:
+        if hasattr(executor, "stop"):
+            executor.stop()
+        raise
     folder.write(plot=False)
     jobs = plan_jobs(config)
     todo = [j for j in jobs if not folder.finished(j.strategy, j.seed)]

@@ -35,6 +35,14 @@ def require_ray() -> Any:
     return ray
 
 
+def _warm_up() -> int:
+    """Import what every job needs (torch, Avalanche, the factories) so the first job does not wait for it."""
+    from .components import default_components
+
+    default_components()
+    return os.getpid()
+
+
 def _job_task(config: RunConfig, job: Job, out_dir: str, progress: bool) -> dict[str, Any]:
     from .jobs import run_job
 
@@ -75,20 +83,31 @@ class RayExecutor:
         self.workers, self.cpus_per_job, self.gpus_per_job = workers, float(cpus_per_job), float(gpus_per_job)
         self.address = address or os.environ.get("RAY_ADDRESS") or None
         self.max_retries = max_retries
+        self._started = False
+        self._warming: list[Any] = []
 
-    def _connect(self) -> bool:
-        """Join a running instance or start a local one; ``True`` when this executor started (and must stop) it."""
+    def start(self) -> None:
+        """Join a running Ray instance or start a local one, and warm up the workers (imports) in the background.
+
+        ``run_jobs`` calls it before preparing the run, so the workers import while the driver makes the bank.
+        """
         ray = self.ray
-        if ray.is_initialized():
-            return False
-        env = {"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}} if os.environ.get("PYTHONPATH") else None
-        if self.address is not None:
-            ray.init(address=self.address, runtime_env=env, log_to_driver=True)
-        else:
-            cpus = max(1, round(self.workers * max(self.cpus_per_job, 1e-3)))
-            gpus = None if self.gpus_per_job == 0 else int(-(-self.workers * self.gpus_per_job // 1))
-            ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False, log_to_driver=True, runtime_env=env)
-        return True
+        if not ray.is_initialized():
+            if self.address is not None:
+                ray.init(address=self.address, log_to_driver=True)
+            else:  # local workers inherit this process's environment (PYTHONPATH, OMP_NUM_THREADS, ...)
+                cpus = max(1, round(self.workers * max(self.cpus_per_job, 1e-3)))
+                gpus = None if self.gpus_per_job == 0 else int(-(-self.workers * self.gpus_per_job // 1))
+                ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False, log_to_driver=True)
+            self._started = True
+        warm = ray.remote(_warm_up).options(num_cpus=self.cpus_per_job, num_gpus=self.gpus_per_job)
+        self._warming = [warm.remote() for _ in range(self.workers)]
+
+    def stop(self) -> None:
+        """Stop the local Ray instance if ``start`` started it."""
+        if self._started:
+            self.ray.shutdown()
+            self._started = False
 
     def run(
         self, config: RunConfig, jobs: Sequence[Job], *, out_dir: Path, progress: bool,
@@ -99,9 +118,11 @@ class RayExecutor:
         ``on_wait(running_jobs)`` is called about every 2 s while waiting (the driver's progress display).
         """
         ray = self.ray
+        if not ray.is_initialized():
+            self.start()
         if not jobs:
+            self.stop()
             return
-        started = self._connect()
         task = ray.remote(_job_task)
         options = {"num_cpus": self.cpus_per_job, "num_gpus": self.gpus_per_job, "max_retries": self.max_retries,
                    "retry_exceptions": False}
@@ -124,5 +145,4 @@ class RayExecutor:
         finally:
             for ref in running:
                 ray.cancel(ref, force=True)
-            if started:
-                ray.shutdown()
+            self.stop()
