@@ -189,3 +189,21 @@ def test_running_status_reads_each_job_s_last_experience(tmp_path):
                                          "10:00:01 pid 1 [fc+der seed 0] experience 1/5: accuracy 99%\n"
                                          "10:00:02 pid 1 [fc+der seed 0] experience 2/5: accuracy 60%\n")
     assert running_status(tmp_path, [a, b]) == "fc+der seed 0: exp 2/5, ebv+replay seed 1: starting"
+
+
+@pytest.mark.parametrize(("key", "value"), [("cpus_per_job", -1), ("gpus_per_job", -0.5)])
+def test_job_resources_are_checked(key, value):
+    from ebv_cl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"{key} = {value}: expected a number >= 0"):
+        _config(**{key: value})
+
+
+def test_the_executor_takes_its_resources_from_the_config():
+    pytest.importorskip("ray")
+    from ebv_cl.run.executors import create_executor
+
+    executor = create_executor(3, config=_config(cpus_per_job=2, gpus_per_job=0.5))
+    assert (executor.workers, executor.cpus_per_job, executor.gpus_per_job) == (3, 2.0, 0.5)
+    with pytest.raises(ValueError, match="--workers = 0: expected an int >= 1"):
+        create_executor(0)
