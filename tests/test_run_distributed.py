@@ -191,7 +191,7 @@ def test_running_status_reads_each_job_s_last_experience(tmp_path):
     assert running_status(tmp_path, [a, b]) == "fc+der seed 0: exp 2/5, ebv+replay seed 1: starting"
 
 
-@pytest.mark.parametrize(("key", "value"), [("cpus_per_job", -1), ("gpus_per_job", -0.5)])
+@pytest.mark.parametrize(("key", "value"), [("cpus_per_job", -1.0), ("gpus_per_job", -0.5)])
 def test_job_resources_are_checked(key, value):
     from ebv_cl.errors import ConfigError
 
