@@ -7,6 +7,7 @@ Results go to ``--out`` or ``./runs/<timestamp>[-<name>]``; see ``ebv_cl.run`` f
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,10 @@ __all__ = ["register"]
 def _default_out(name: str | None) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path("runs") / (f"{stamp}-{name}" if name else stamp)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _split_args(config: str | None, overrides: list[str]) -> tuple[str | None, list[str]]:
@@ -56,7 +61,11 @@ def _run(args: argparse.Namespace) -> int:
         from ..run.executors import create_executor, run_jobs
 
         executor = create_executor(args.workers, address=args.address, config=config)
-        folder = run_jobs(config, out_dir=out, executor=executor, resume=args.resume, progress=progress)
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so a local Ray instance is stopped on kill
+        try:
+            folder = run_jobs(config, out_dir=out, executor=executor, resume=args.resume, progress=progress)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     print((out / "results.md").read_text(encoding="utf-8") if (out / "results.md").exists() else "")
     print(f"results: {folder.results_json}")
     return 0

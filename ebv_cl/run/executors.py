@@ -140,6 +140,8 @@ def run_jobs(
             log(f"[{job.name}] finished ({len(folder.runs)}/{len(jobs)} jobs)")
     finally:
         bar.close()
+        if hasattr(executor, "stop"):
+            executor.stop()  # a local Ray instance ends with the run, even when it fails
     order = {(j.strategy, j.seed): i for i, j in enumerate(jobs)}
     folder.runs.sort(key=lambda r: order.get((r["strategy"], r["seed"]), len(order)))
     folder.write(plot=True)
