@@ -19,6 +19,10 @@ from .jobs import Job
 
 __all__ = ["RayExecutor", "require_ray"]
 
+# Ray's default (60 s) gave up on worker processes still importing on a 2-core machine at load 20; it then waited
+# forever for workers that never came.
+_REGISTER_TIMEOUT_S = 600
+
 INSTALL_HINT = 'pip install "ebv-cl[distributed]" (or pip install "ray[default]")'
 
 
@@ -98,7 +102,8 @@ class RayExecutor:
             else:  # local workers inherit this process's environment (PYTHONPATH, OMP_NUM_THREADS, ...)
                 cpus = max(1, round(self.workers * max(self.cpus_per_job, 1e-3)))
                 gpus = None if self.gpus_per_job == 0 else int(-(-self.workers * self.gpus_per_job // 1))
-                ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False, log_to_driver=True)
+                ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False, log_to_driver=True,
+                         _system_config={"worker_register_timeout_seconds": _REGISTER_TIMEOUT_S})
             self._started = True
         warm = ray.remote(_warm_up).options(num_cpus=self.cpus_per_job, num_gpus=self.gpus_per_job)
         self._warming = [warm.remote() for _ in range(self.workers)]
