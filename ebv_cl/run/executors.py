@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
@@ -113,10 +114,14 @@ def run_jobs(
     folder = ResultsFolder(out_dir, config_text=dump_config(config), name=config.name)
     folder.start(resume=resume)
     folder.scenario = dict(config.scenario)
-    if hasattr(executor, "start"):
-        executor.start()  # Ray starts and its workers import while the bank is made here
     try:
-        prepare_run(config, folder, log=log)
+        if hasattr(executor, "start"):  # Ray starts (and its workers import) while the bank is made in a thread
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                prepared = pool.submit(prepare_run, config, folder, log=log)
+                executor.start()
+                prepared.result()
+        else:
+            prepare_run(config, folder, log=log)
     except BaseException:
         if hasattr(executor, "stop"):
             executor.stop()
