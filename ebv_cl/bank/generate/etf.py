@@ -161,7 +161,7 @@ def etf_vectors(n: int, dim: int) -> tuple[torch.Tensor, dict]:
         held = f"at most {max(sizes)} vectors" if sizes else "no frame"
         raise ValueError(
             f"method 'etf' has {held} in dim = {dim}, got n = {n}; use 'auto' or 'smooth' "
-            f"(catalogue dims: {sorted({e.dim for e in etf_catalogue()})[:40]}...)"
+            f"(dims with a frame: {', '.join(str(d) for d in sorted({e.dim for e in etf_catalogue()}))})"
         )
     rows = entry.build()[:n]
     info = {"etf": {"construction": entry.name, "frame_n": entry.n, "frame_coherence": entry.coherence}}
