@@ -18,8 +18,8 @@ share: ``allpairs`` (the paper's Algorithm 1), ``sparse`` (nearest-pair power en
    0.138 at N = 150 / 200 / 300 against Kerdock's 0.125 (bound ratios 1.32 / 1.21 / 1.13);
 5. ``smooth`` (every pair, several starts, Adam on a log-sum-exp) when ``n <= SMOOTH_MAX_N`` (300). Its
    float64 steps cost more than ``sparse``'s: with 20 s each (loaded CPU) the bound ratios were, ``smooth``
-   against ``sparse``: (d, N) = (20, 200) 1.38 / 1.56, (50, 300) 1.28 / 1.28, (64, 500) 1.50 / 1.35,
-   (100, 1000) 1.84 / 1.55;
+   against ``sparse``: (d, N) = (32, 100) 1.13 / 1.27, (64, 150) 1.09 / 1.13, (20, 200) 1.38 / 1.56,
+   (40, 250) 1.27 / 1.29, (50, 300) 1.28 / 1.28, but (64, 500) 1.50 / 1.35, (100, 1000) 1.84 / 1.55;
 6. ``sparse`` otherwise. ``allpairs`` is never chosen: below 2048 vectors ``sparse`` tracks every pair too,
    with the same cost per step, and measured lower coherence (N = 1000, d = 128, 20 s: 0.119 against 0.262).
 """
