@@ -16,7 +16,7 @@ from ebv_cl.bank.generate import designs
 from ebv_cl.bank.generate.budget import Budget
 from ebv_cl.bank.generate.etf import etf_catalogue, etf_for, etf_vectors
 from ebv_cl.bank.generate.neighbours import coherence
-from ebv_cl.bank.generate.smooth import MAX_N, SmoothConfig, default_restarts, smooth_vectors
+from ebv_cl.bank.generate.smooth import MAX_N, SmoothConfig, default_restarts, default_sharpness, smooth_vectors
 from ebv_cl.bank.stats import welch_bound
 
 
@@ -134,18 +134,18 @@ def test_auto_uses_the_exact_frame() -> None:
 def test_smooth_is_deterministic_beats_random_and_reports_exact_coherence() -> None:
     from ebv_cl.bank.generate import random_bank
 
-    first = generate_vectors(40, 6, method="smooth", seed=2, max_steps=300)
-    second = generate_vectors(40, 6, method="smooth", seed=2, max_steps=300)
+    first = generate_vectors(40, 6, method="smooth", seed=2, max_steps=150)
+    second = generate_vectors(40, 6, method="smooth", seed=2, max_steps=150)
     assert torch.equal(first.vectors, second.vectors)
     assert first.info["final_coherence"] == pytest.approx(coherence(first.vectors), abs=1e-7)
     assert first.info["final_coherence"] < 0.8 * coherence(random_bank(40, 6, seed=2))
-    assert first.info["restarts"] == default_restarts(40) and first.info["steps"] <= 300
+    assert first.info["restarts"] == default_restarts(40) and first.info["steps"] <= 150
 
 
 @pytest.mark.parametrize("n, dim, optimum", [(7, 3, 1 / math.sqrt(3)), (12, 4, 0.5), (10, 5, 1 / 3)])
 def test_smooth_reaches_known_optima(n: int, dim: int, optimum: float) -> None:
     # (3, 7) and (4, 12) meet the orthoplex bound; (5, 10) is the Petersen ETF
-    result = generate_vectors(n, dim, method="smooth", seed=0, max_steps=3000)
+    result = generate_vectors(n, dim, method="smooth", seed=0, max_steps=800)
     assert result.info["final_coherence"] <= optimum * (1 + 1e-4)
 
 
@@ -155,6 +155,7 @@ def test_smooth_multiple_starts_help_and_limits() -> None:
     many, info = smooth_vectors(5, 3, seed=0, budget=budget, device=torch.device("cpu"))
     assert info["restarts"] == 32 and coherence(many) <= coherence(one) + 1e-7
     assert default_restarts(10_000) == 1 and default_restarts(2) == 32
+    assert default_sharpness(28) == 2e4 and default_sharpness(256) == 2e3
     with pytest.raises(ValueError, match=f"holds at most n = {MAX_N} vectors, got n = {MAX_N + 1}"):
         smooth_vectors(MAX_N + 1, 8, seed=0, budget=budget, device=torch.device("cpu"))
 

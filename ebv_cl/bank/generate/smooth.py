@@ -7,6 +7,10 @@ the worst few). The gradient is analytic (softmax weights times ``sign(c_ij)``, 
 Adam with a geometrically decaying step size moves the rows, which are renormalised after every step, so the
 step size is an angle.
 
+A plateau (the budget's patience) before the end of the schedule does not stop the run: the schedule then
+runs to its end over ``FINISH_STEPS`` steps (a plateau at low sharpness is the optimum of the soft maximum,
+not of the coherence).
+
 Several independent starts run as one batched product (``restarts`` banks of ``n x dim``): for small ``n``
 a step costs about the same for 1 or 30 banks, and the best bank over all starts is returned. Tracking every
 pair costs ``O(n^2 d)`` per step, so ``auto`` uses this method for small ``n`` only (``SMOOTH_MAX_N``) and
@@ -28,6 +32,7 @@ from .neighbours import coherence
 
 __all__ = ["MAX_N", "SmoothConfig", "smooth_vectors", "default_restarts", "default_sharpness"]
 
+FINISH_STEPS = 1000  # steps of the final anneal after an early plateau
 MAX_N = 4096  # n x n float64 products (several live at once): about 0.5 GB at this size
 
 
@@ -130,9 +135,12 @@ def smooth_vectors(
     b1, b2 = cfg.betas
     tracker = Tracker(budget, progress=progress, desc=f"smooth n={n} d={dim}")
     best_start = 0
+    finish: tuple[int, float] | None = None  # (step, fraction) where a plateau sent the schedule to its end
     try:
         while True:
             frac = tracker.fraction()
+            if finish is not None:
+                frac = max(frac, min(1.0, finish[1] + (1.0 - finish[1]) * (tracker.step - finish[0]) / FINISH_STEPS))
             s = cfg.s_start * (s_end / cfg.s_start) ** frac
             lr = cfg.lr * (cfg.lr_end / cfg.lr) ** frac
             g, worst = _gradient(w, s)
@@ -141,7 +149,12 @@ def smooth_vectors(
                 best_start = i
             tracker.record(float(worst[i]), w[i])
             if tracker.should_stop():
-                break
+                if tracker.stop_reason != "plateau" or finish is not None or frac >= 0.99:
+                    break
+                # a plateau at a low sharpness is the soft maximum's optimum, not the coherence's: anneal to the
+                # end over FINISH_STEPS steps instead of stopping
+                finish = (tracker.step, frac)
+                tracker.reset_plateau()
             t = tracker.step + 1
             m.mul_(b1).add_(g, alpha=1.0 - b1)
             v.mul_(b2).addcmul_(g, g, value=1.0 - b2)
