@@ -13,7 +13,8 @@ from ebv_cl.bank.generate.sparse import SparseConfig, sparse_vectors
 
 
 def test_method_names() -> None:
-    assert method_names() == ["allpairs", "auto", "etf", "kerdock", "orthogonal", "simplex", "smooth", "sparse"]
+    assert method_names() == ["allpairs", "auto", "etf", "gold", "kasami", "kerdock", "orthogonal", "simplex",
+                              "smooth", "sparse"]
 
 
 def test_random_bank_is_seeded_unit_and_leaves_global_rng() -> None:
