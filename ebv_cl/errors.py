@@ -22,6 +22,7 @@ __all__ = [
     "OutputError",
     "RunFolderBusyError",
     "DivergenceError",
+    "MissingExtraError",
 ]
 
 
@@ -94,3 +95,7 @@ class RunFolderBusyError(EbvClError, RuntimeError):
 
 class DivergenceError(EbvClError, ArithmeticError):
     """Training produced a non-finite loss or non-finite parameters (a learning rate far too high, NaN inputs)."""
+
+
+class MissingExtraError(EbvClError, ImportError):
+    """An optional dependency is needed (Ray for ``--workers`` or Ray shards) but not installed."""

@@ -268,3 +268,16 @@ def test_a_failed_start_does_not_lock_the_folder(tmp_path, capsys, bad):
     assert "ebv-cl: error:" in capsys.readouterr().err
     assert main(["run", str(config), "--out", str(out), "--no-progress"]) == 0  # the fixed command
     assert len(json.loads((out / "results.json").read_text())["runs"]) == 1
+
+
+def test_jobs_on_an_executor_record_divergence_and_release_the_folder(tmp_path):
+    from ebv_cl.run.executors import InProcessExecutor, run_jobs
+
+    config = config_from_dict({**SMALL, "strategies": [{"head": "fc", "method": "naive", "lr": 1e9, "name": "hot"},
+                                                        "fc+naive"], "momentum": 0.0})
+    folder = run_jobs(config, out_dir=tmp_path, executor=InProcessExecutor(log=_quiet), log=_quiet, progress=False)
+    runs = {r["strategy"]: r for r in folder.runs}
+    assert "diverged" in runs["hot"]["failed"] and runs["fc+naive"]["final_accuracy"] is not None
+    again = ResultsFolder(tmp_path, config_text="x: 1\n")  # the lock was released: only "holds a run" is left
+    with pytest.raises(ConfigError, match="already holds a run"):
+        again.start(resume=False)

@@ -311,6 +311,11 @@ class _Runner:
         return record
 
 
+def failed_record(s: StrategyConfig, seed: int, exc: BaseException) -> dict[str, Any]:
+    """The ``results.json`` record of a strategy run that diverged: who, and why; no figures."""
+    return {"strategy": s.label, "head": s.head, "method": s.method, "seed": int(seed), "failed": str(exc)}
+
+
 def _check_finite(strategy: Any, model: torch.nn.Module, *, where: str) -> None:
     """Raise ``DivergenceError`` if the last training loss or any parameter is NaN or infinite (buffers may hold
     infinite sentinels on purpose, and a NaN in a buffer such as NCM's class means comes from NaN parameters).
@@ -418,7 +423,7 @@ def _run_all(
                 record = runner.run_one(s, seed, resume=resume)
             except DivergenceError as exc:  # that run has no figures; the others go on
                 log(f"[{s.label} seed {seed}] failed: {exc}")
-                record = {"strategy": s.label, "head": s.head, "method": s.method, "seed": seed, "failed": str(exc)}
+                record = failed_record(s, seed, exc)
             folder.add(record, plot=s is config.strategies[-1])
             remove_checkpoint(checkpoint_path(folder.checkpoint_dir, strategy=s.label, seed=seed))
     folder.write()
