@@ -91,3 +91,34 @@ def test_strategy_options_are_validated_by_their_owner(strategy, match):
 def test_replay_without_buffer_is_an_error():
     with pytest.raises(ConfigError, match=r"buffer_size"):
         config_from_dict({"scenario": "digits", "strategies": ["fc+replay"], "buffer_size": 0})
+
+
+def test_catalogue_lookup_ignores_the_working_directory(tmp_path, monkeypatch):
+    """A name means the same entry wherever ebv-cl runs: a stray ./scenarios/ folder neither adds nor hides one."""
+    from ebv_cl.run.catalogue import catalogue_roots, find_entry
+
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "digits.yaml").write_text("dataset: mnist\n", encoding="utf-8")
+    (tmp_path / "scenarios" / "only_here.yaml").write_text("dataset: mnist\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EBV_CL_CATALOGUE", raising=False)
+    assert tmp_path not in catalogue_roots()
+    assert find_entry("scenarios", "digits").parent.parent != tmp_path
+    assert "only_here" not in catalogue_names("scenarios")
+    monkeypatch.setenv("EBV_CL_CATALOGUE", str(tmp_path))
+    assert find_entry("scenarios", "only_here") == tmp_path / "scenarios" / "only_here.yaml"
+
+
+def test_build_copies_the_catalogue_into_the_package(tmp_path):
+    """setup.py's build_py ships scenarios/ and strategies/ as ebv_cl/_catalogue/ (what the wheel installs)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path)],
+        cwd=root, check=True, capture_output=True,
+    )
+    for kind in ("scenarios", "strategies"):
+        shipped = sorted(p.name for p in (tmp_path / "ebv_cl" / "_catalogue" / kind).glob("*.yaml"))
+        assert shipped == sorted(p.name for p in (root / kind).glob("*.yaml")) and shipped
