@@ -15,6 +15,8 @@ from typing import Sequence
 
 __all__ = ["main", "build_parser"]
 
+#: Built-in exceptions that a user's bad input raises: one ``ebv-cl: error:`` line, exit status 2.
+_USER_ERRORS = (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError)
 _SUBCOMMAND_MODULES = ("ebv_cl.cli.bank_cmd", "ebv_cl.cli.run_cmd", "ebv_cl.cli.bench_cmd", "ebv_cl.cli.report_cmd")
 
 
@@ -42,22 +44,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = ["run"]  # the embedded default job
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "func"):
-        parser.print_help(sys.stderr)
-        return 2
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not hasattr(args, "func"):
+            parser.print_help(sys.stderr)
+            return 2
         return int(args.func(args) or 0)
-    except (EbvClError, ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        if os.environ.get("EBV_CL_DEBUG"):
-            raise
-        message = str(exc).replace("\n", " ")
-        print(f"ebv-cl: error: {message}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("ebv-cl: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if os.environ.get("EBV_CL_DEBUG"):
+            raise
+        if isinstance(exc, _USER_ERRORS + (EbvClError,)):
+            message = str(exc).replace("\n", " ")
+        elif isinstance(exc, (ImportError, OSError, RuntimeError, AttributeError)):
+            from .environment import diagnose
+
+            message = diagnose()  # a torchvision built for another torch fails at import, with a long traceback
+            if message is None:
+                raise
+        else:
+            raise
+        print(f"ebv-cl: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
