@@ -17,7 +17,8 @@ __all__ = ["main", "build_parser"]
 
 #: Built-in exceptions that a user's bad input raises: one ``ebv-cl: error:`` line, exit status 2.
 _USER_ERRORS = (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError)
-_SUBCOMMAND_MODULES = ("ebv_cl.cli.bank_cmd", "ebv_cl.cli.run_cmd", "ebv_cl.cli.bench_cmd", "ebv_cl.cli.report_cmd")
+_SUBCOMMAND_MODULES = ("ebv_cl.cli.bank_cmd", "ebv_cl.cli.run_cmd", "ebv_cl.cli.bench_cmd", "ebv_cl.cli.report_cmd",
+                       "ebv_cl.cli.config_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

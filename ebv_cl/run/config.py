@@ -75,7 +75,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class BackboneConfig:
-    """The feature extractor shared by every strategy: a registered backbone name and its options."""
+    """The feature extractor shared by every strategy: a registered backbone name and its options.
+
+    Attributes:
+        name: A registered backbone: ``mlp``, ``small_cnn``, ``resnet18``, ``resnet32`` (a config may give just
+            the name as a string).
+        options: The backbone's options (below, per backbone).
+    """
 
     name: str = "mlp"
     options: dict[str, Any] = field(default_factory=dict)
@@ -83,7 +89,16 @@ class BackboneConfig:
 
 @dataclass(frozen=True)
 class BankConfig:
-    """The EBV bank of the run: generated once (or loaded from ``path``) and shared by every strategy."""
+    """The EBV bank of the run: generated once (or loaded from ``path``) and shared by every strategy.
+
+    Attributes:
+        n: Vectors in the bank; ``null``: the scenario's number of classes.
+        dim: Vector size; ``null``: the backbone's feature size.
+        method: Generation method (``ebv-cl bank generate --help`` lists them; ``auto``: the best that applies).
+        seed: Seed of the generation.
+        time_budget: Seconds the iterative methods may run (``null``: the method's own default).
+        path: Load this bank file instead of generating one.
+    """
 
     n: int | None = None
     dim: int | None = None
@@ -95,7 +110,17 @@ class BankConfig:
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    """One strategy: a head under a training method, with their options."""
+    """One strategy: a head under a training method, with their options.
+
+    Attributes:
+        head: ``fc``, ``ncm``, ``tau_norm``, ``ebv``, ``hadamard`` or ``angular``.
+        method: ``naive``, ``replay``, ``der``, ``lwf``, ``icarl`` or ``gdumb``; ``null``: ``replay`` when
+            ``buffer_size > 0``, else ``naive``.
+        name: Its label in the results (default ``head+method``).
+        head_options: The head's options (below, per head).
+        method_options: The method's options (below, per method).
+        lr: This strategy's learning rate; ``null``: the run's ``lr``.
+    """
 
     head: str
     method: str | None = None
@@ -112,7 +137,32 @@ class StrategyConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
-    """A whole ``ebv-cl run`` job; see the module docstring for the meaning of each key."""
+    """A whole ``ebv-cl run`` job; see the module docstring for the resolution order.
+
+    Attributes:
+        name: Label of the run, used in the default output folder.
+        scenario: A catalogue name (``scenarios/<name>.yaml``) or a mapping (below), which may start with
+            ``include: <name>``.
+        backbone: The feature extractor (below); a string is its name.
+        strategies: One entry per strategy, compared side by side: ``head+method``, a short head name, a
+            ``strategies/<name>.yaml`` catalogue name, or a mapping (below).
+        seeds: Every strategy runs once per seed (the seed draws the class order, subsamples and initialisation).
+        epochs: Epochs per experience.
+        batch_size: Training mini-batch size.
+        eval_batch_size: Evaluation mini-batch size.
+        optimizer: ``sgd`` or ``adam``.
+        lr: Learning rate.
+        momentum: SGD momentum (ignored by Adam).
+        weight_decay: L2 weight decay.
+        buffer_size: Replay memory in samples, the same for every strategy that keeps one.
+        bank: The EBV bank shared by every strategy and seed (below).
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        threads: CPU threads torch may use during the run (``null``: torch's default; 1 is fastest for small
+            models on a busy machine).
+        data_root: Dataset root; ``null``: ``$EBV_CL_DATA``.
+        progress: Progress bars while training.
+        checkpoint: Save a checkpoint after every experience (needed for ``--resume``).
+    """
 
     name: str | None = None
     scenario: dict[str, Any]
