@@ -38,6 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; ``key=value`` overrides may also follow the options (``run CONFIG --out DIR epochs=1``)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and isinstance(getattr(args, "overrides", None), list):
+        if all("=" in a and not a.startswith("-") for a in extra):
+            args.overrides.extend(extra)
+            return args
+    if extra:
+        parser.parse_args(argv)  # argparse's own "unrecognized arguments" error (exit status 2)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     from ..errors import EbvClError
@@ -47,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["run"]  # the embedded default job
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
         if not hasattr(args, "func"):
             parser.print_help(sys.stderr)
             return 2
