@@ -13,12 +13,23 @@ import os
 import sys
 from typing import Sequence
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "DefaultsHelpFormatter"]
 
 #: Built-in exceptions that a user's bad input raises: one ``ebv-cl: error:`` line, exit status 2.
 _USER_ERRORS = (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError)
 _SUBCOMMAND_MODULES = ("ebv_cl.cli.bank_cmd", "ebv_cl.cli.run_cmd", "ebv_cl.cli.bench_cmd", "ebv_cl.cli.report_cmd",
                        "ebv_cl.cli.config_cmd")
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows each option's default, except where there is none (``None``, flags off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS or (
+                "default" in text or not action.option_strings):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:
