@@ -70,3 +70,19 @@ def test_project_errors_deriving_from_runtime_error_stay_one_line(monkeypatch, c
 
 def test_healthy_install_diagnoses_nothing():
     assert environment.diagnose() is None
+
+
+def test_cli_does_not_print_avalanche_import_noise():
+    """Avalanche imports qpsolvers (for GEM); its "no QP solver found" warning is not the user's business."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "ebv_cl", "config", str(root / "examples" / "configs" / "peers-digits.yaml")],
+        capture_output=True, text=True, timeout=240, cwd=root,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "strategies:" in done.stdout
+    assert "QP solver" not in done.stderr and "Warning" not in done.stderr, done.stderr

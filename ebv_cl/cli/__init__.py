@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from typing import Sequence
 
 __all__ = ["main", "build_parser", "DefaultsHelpFormatter"]
@@ -66,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..errors import EbvClError
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Avalanche imports qpsolvers (for GEM, which ebv-cl does not use); its "no QP solver found" warning is noise.
+    warnings.filterwarnings("ignore", message="no QP solver found", category=UserWarning)
     if not argv:
         argv = ["run"]  # the embedded default job
     try:
