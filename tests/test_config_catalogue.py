@@ -122,3 +122,12 @@ def test_build_copies_the_catalogue_into_the_package(tmp_path):
     for kind in ("scenarios", "strategies"):
         shipped = sorted(p.name for p in (tmp_path / "ebv_cl" / "_catalogue" / kind).glob("*.yaml"))
         assert shipped == sorted(p.name for p in (root / kind).glob("*.yaml")) and shipped
+
+
+def test_default_run_has_enough_seeds_for_paired_verdicts():
+    """The embedded default shows the paired fc-versus-head verdicts, which need 3 seeds."""
+    from ebv_cl.run.results import head_effect_table  # noqa: F401  (the table the verdicts are in)
+
+    config = config_from_dict(default_config())
+    assert len(config.seeds) >= 3
+    assert any(s.head == "fc" for s in config.strategies) and any(s.head == "ebv" for s in config.strategies)
