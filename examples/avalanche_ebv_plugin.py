@@ -96,7 +96,7 @@ def main() -> None:
         acc = next(v for k, v in metrics.items() if k.startswith("Top1_Acc_Stream"))
         print(f"experience {i}: classes {experience.classes_in_this_experience}, "
               f"accuracy on the {2 * (i + 1)} classes seen so far {acc:.3f}, "
-              f"trainable head parameters {head.trainable_head_params()}")
+              f"trainable head parameters {head.trainable_head_params}")
     print(f"{args.head} head, {time.perf_counter() - start:.1f} s")
 
 

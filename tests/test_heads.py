@@ -77,9 +77,9 @@ def test_forward_backward_shapes_and_columns(name):
     for p in head.parameters():
         if p.requires_grad:
             assert p.grad is not None and torch.isfinite(p.grad).all()
-    pred = head.predict(x)
+    pred = head.predict_columns(x)
     assert pred.dtype == torch.int64 and pred.shape == (6,)
-    assert head.predict_labels(x) == head.labels_of(pred)
+    assert head.predict(x) == head.labels_of(pred)  # labels, as scikit-learn's predict
 
 
 @pytest.mark.parametrize("name", HEADS)

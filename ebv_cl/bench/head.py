@@ -209,7 +209,7 @@ def _time_methods(cfg, bank, classes, args) -> list[dict[str, Any]]:
         records.append({
             "classes": classes, "method": m, "ms_per_step": q[1], "ms_min": min(times[m]), "ms_p25": q[0],
             "ms_p75": q[2], "steps": len(times[m]), "first_step_ms": first[m],
-            "trainable_params": head.trainable_head_params(), "optimizer_state_bytes": _optimizer_bytes(opt),
+            "trainable_params": head.trainable_head_params, "optimizer_state_bytes": _optimizer_bytes(opt),
             "sampling_active": sampled, "classes_scored": scored,
             "mmac_per_step": _macs(m, cfg, scored, classes if sampled else 0) / 1e6,
         })

@@ -140,7 +140,7 @@ class BankIndex:
             raise NotBuiltError("the index has no class to search: allocate classes (add_classes) before searching")
         if k > len(labels):
             raise ValueError(f"k must be <= the number of allocated classes ({len(labels)}), got k={k}")
-        queries = as_embeddings(embeddings, dim=self.dim, name="embeddings")
+        queries = as_embeddings(embeddings, dim=self.dim, name="embeddings").detach()  # results carry no autograd
         return unit_queries(queries).to(self.device), k, labels
 
     def search_slots(self, embeddings: Any, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
