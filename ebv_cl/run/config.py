@@ -33,6 +33,7 @@ A config file is one YAML mapping with these top-level keys (all optional except
     data_root: null              # dataset root; null means $EBV_CL_DATA
     progress: true               # progress bars while training
     checkpoint: true             # save a checkpoint after every experience (needed for --resume)
+    loggers: []                  # Avalanche loggers: text, csv, tensorboard, wandb (under <out>/logs/)
 
 A strategy mapping has the keys ``head``, ``method`` (null or absent: ``replay`` when ``buffer_size > 0``, else
 ``naive``), ``name`` (its label in the results, default
@@ -162,6 +163,8 @@ class RunConfig:
         data_root: Dataset root; ``null``: ``$EBV_CL_DATA``.
         progress: Progress bars while training.
         checkpoint: Save a checkpoint after every experience (needed for ``--resume``).
+        loggers: Avalanche's loggers, some of ``text``, ``csv``, ``tensorboard``, ``wandb``, writing under
+            ``<out>/logs/`` (``tensorboard`` and ``wandb`` need their packages installed).
     """
 
     name: str | None = None
@@ -183,6 +186,7 @@ class RunConfig:
     data_root: str | None = None
     progress: bool = True
     checkpoint: bool = True
+    loggers: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         default = "replay" if self.buffer_size > 0 else "naive"

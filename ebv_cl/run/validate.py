@@ -71,6 +71,9 @@ def validate_components(config: Any) -> None:
             f"{', '.join(list_backbones())}"
         )
     validate_strategies(config)
+    from ..continual.loggers import check_loggers
+
+    check_loggers(config.loggers)
     from .. import bank
 
     generation_methods = getattr(bank, "generation_methods", None)
