@@ -172,3 +172,8 @@ def test_missing_file():
 def test_catalogue_lists_the_repository_entries():
     assert {"digits", "split_fashion_mnist", "split_cifar10", "der_seq_cifar10"} <= set(catalogue_names("scenarios"))
     assert len(catalogue_names("strategies")) >= 6
+
+
+def test_unknown_bank_method_fails_validation():
+    with pytest.raises(ConfigError, match=r"bank.method = 'sprase': unknown bank generation method; expected one of"):
+        config_from_dict({"scenario": "digits", "strategies": ["ebv"], "bank": {"method": "sprase"}})

@@ -74,12 +74,10 @@ def validate_components(config: Any) -> None:
     from ..continual.loggers import check_loggers
 
     check_loggers(config.loggers)
-    from .. import bank
+    from ..bank.generate import method_names
 
-    generation_methods = getattr(bank, "generation_methods", None)
-    if config.bank.path is None and generation_methods is not None:
-        if config.bank.method not in generation_methods():
-            raise ConfigError(
-                f"bank.method = {config.bank.method!r}: unknown bank generation method; expected one of: "
-                f"{', '.join(generation_methods())}"
-            )
+    if config.bank.path is None and config.bank.method not in method_names():
+        raise ConfigError(
+            f"bank.method = {config.bank.method!r}: unknown bank generation method; expected one of: "
+            f"{', '.join(method_names())}"
+        )

@@ -4,7 +4,8 @@ The factory validates the settings (``StrategySpec``), builds the head from the 
 initialisation under a forked, seeded RNG, so the global RNG is neither seeded nor advanced), wraps backbone
 and head in a ``HeadedModel`` whose outputs are indexed by class id, adds the head's plugins and hands
 everything to the method's builder. It never seeds the global RNG: for reproducible data shuffling call
-Avalanche's own ``RNGManager.set_random_seeds(seed)`` (``seed_everything``) before training.
+Avalanche's own ``RNGManager.set_random_seeds(seed)`` before training (``ebv-cl run`` uses
+``ebv_cl.run.seeding.local_rng``).
 
 Evaluation contract: after ``strategy.train(experience)``, ``model.eval(); model(x).argmax(1)`` is the
 predicted class id for every head and method (``predict_logits(strategy, x)`` does the same and also follows
@@ -31,7 +32,7 @@ from .model import HeadedModel
 from .names import resolve_strategy_name
 from .spec import StrategySpec
 
-__all__ = ["build_strategy", "build_from_spec", "silent_evaluator", "seed_everything"]
+__all__ = ["build_strategy", "build_from_spec", "silent_evaluator"]
 
 
 def silent_evaluator() -> EvaluationPlugin:
@@ -39,13 +40,6 @@ def silent_evaluator() -> EvaluationPlugin:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return EvaluationPlugin(loggers=[])
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch through Avalanche's determinism helper (the caller's explicit choice)."""
-    from avalanche.training.determinism.rng_manager import RNGManager
-
-    RNGManager.set_random_seeds(seed)
 
 
 def _feature_dim(backbone: nn.Module) -> int:
