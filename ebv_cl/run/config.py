@@ -12,7 +12,7 @@ A config file is one YAML mapping with these top-level keys (all optional except
     strategies:                  # one entry per strategy, compared side by side:
       - ebv+der                  #   a combined name head+method, a short head name (method: replay
                                  #   when buffer_size > 0, else naive),
-      - fc_replay                #   a catalogue name (strategies/<name>.yaml),
+      - fc_er_reservoir          #   a catalogue name (strategies/<name>.yaml),
       - {head: ebv, method: der, method_options: {alpha: 0.1, beta: 0.5}}   # or a mapping
     seeds: [0]                   # every strategy runs once per seed
     epochs: 1                    # epochs per experience
@@ -256,6 +256,16 @@ def _resolve_entry(kind: str, value: Any, where: str, depth: int = 0) -> Any:
     return value
 
 
+def _expand_preset(scenario: Any) -> Any:
+    """A scenario mapping with ``preset: <name>`` expanded into the preset's keys (the others override them)."""
+    if not isinstance(scenario, dict) or "preset" not in scenario:
+        return scenario
+    from ..continual.scenarios.presets import preset_spec
+
+    rest = {k: v for k, v in scenario.items() if k != "preset"}
+    return preset_spec(scenario["preset"], **rest)
+
+
 def _resolve_strategy(value: Any, where: str) -> Any:
     if isinstance(value, str):
         from .catalogue import catalogue_names
@@ -295,7 +305,7 @@ def resolve_raw(data: dict[str, Any], *, base_dir: Path | None = None, depth: in
         data = _merge(base, {k: v for k, v in data.items() if k != "include"})
     out = dict(data)
     if "scenario" in out:
-        out["scenario"] = _resolve_entry("scenarios", out["scenario"], "scenario")
+        out["scenario"] = _expand_preset(_resolve_entry("scenarios", out["scenario"], "scenario"))
     if isinstance(out.get("strategies"), list):
         out["strategies"] = [_resolve_strategy(s, f"strategies[{i}]") for i, s in enumerate(out["strategies"])]
     elif isinstance(out.get("strategies"), str):
