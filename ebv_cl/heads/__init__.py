@@ -8,8 +8,7 @@ Every head derives from ``ClassifierHead`` (arrival-ordered columns, ``add_class
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Callable
+from typing import Any
 
 from ..bank import EBVBank
 from ..errors import ConfigError
@@ -35,7 +34,7 @@ __all__ = [
     "list_heads",
 ]
 
-HEADS: Registry[ClassifierHead] = Registry("head")
+HEADS: Registry[ClassifierHead] = Registry("head", fixed=("in_features", "bank"))
 
 
 def _register(name: str, cls: type[ClassifierHead], *, uses_bank: bool) -> None:
@@ -49,7 +48,7 @@ def _register(name: str, cls: type[ClassifierHead], *, uses_bank: bool) -> None:
         return cls(in_features, **kwargs)
 
     factory.head_class = cls  # type: ignore[attr-defined]
-    HEADS.register(name)(factory)
+    HEADS.register(name, options=cls.__init__)(factory)
 
 
 _register("ebv", EBVHead, uses_bank=True)
@@ -58,11 +57,6 @@ _register("ncm", NCMHead, uses_bank=False)
 _register("tau_norm", TauNormHead, uses_bank=False)
 _register("hadamard", HadamardHead, uses_bank=False)
 _register("angular", AngularHead, uses_bank=False)
-
-
-def _keyword_names(cls: type) -> list[str]:
-    params = inspect.signature(cls.__init__).parameters.values()
-    return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
 
 
 def create_head(name: str, in_features: int, *, bank: EBVBank | None = None, **kwargs: Any) -> ClassifierHead:
@@ -80,15 +74,10 @@ def create_head(name: str, in_features: int, *, bank: EBVBank | None = None, **k
 
     Raises:
         ValueError: if ``name`` is unknown (the message lists the valid names).
-        ConfigError: if a keyword argument is unknown to that head, or a required bank is missing.
+        UnknownOptionError: if a keyword argument is unknown to that head (a ``ConfigError``).
+        ConfigError: if a required bank is missing.
     """
-    factory: Callable[..., ClassifierHead] = HEADS.get(name)
-    cls = factory.head_class  # type: ignore[attr-defined]
-    allowed = _keyword_names(cls)
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise ConfigError(f"unknown argument(s) {unknown} for head {name!r}; expected some of {allowed}")
-    return factory(in_features, bank=bank, **kwargs)
+    return HEADS.create(name, in_features, bank=bank, **kwargs)
 
 
 def list_heads() -> list[str]:

@@ -13,9 +13,8 @@ numpy (no Avalanche): ``build_scenario`` turns them into a benchmark.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +41,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
-SCENARIOS: Registry[Plan] = Registry("scenario kind")
+SCENARIOS: Registry[Plan] = Registry("scenario kind", fixed=("train_targets", "rng", "max_per_class_train"))
 
 
 def list_scenario_kinds() -> list[str]:
@@ -211,6 +210,4 @@ def long_tailed(
 
 def kind_options(kind: str) -> list[str]:
     """The spec keys a scenario kind accepts (its keyword options)."""
-    planner: Callable[..., Plan] = SCENARIOS.get(kind)
-    return [p for p in inspect.signature(planner).parameters
-            if p not in ("train_targets", "rng", "max_per_class_train")]
+    return list(SCENARIOS.options(kind))
