@@ -35,9 +35,10 @@ class Registry(Generic[T]):
         self.fixed = frozenset(fixed)
         self._entries: dict[str, Callable[..., T]] = {}
         self._options: dict[str, Callable[..., Any] | None] = {}
+        self._traits: dict[str, dict[str, Any]] = {}
 
     def register(
-        self, name: str, *, options: Callable[..., Any] | None | bool = True
+        self, name: str, *, options: Callable[..., Any] | None | bool = True, **traits: Any
     ) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator that registers ``factory`` under ``name``.
 
@@ -46,6 +47,8 @@ class Registry(Generic[T]):
             options: Where the entry's keyword options are read from: ``True`` (the factory's own signature),
                 another callable whose keyword parameters they are (a class forwarded ``**kwargs``), or
                 ``False`` for an entry that takes no option.
+            **traits: What callers need to know about the entry without switching on its name (a head's
+                ``needs_bank``, ...); read back with ``traits(name)``.
 
         Raises:
             ValueError: if ``name`` is already registered.
@@ -56,9 +59,19 @@ class Registry(Generic[T]):
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             self._entries[name] = factory
             self._options[name] = factory if options is True else (options or None)
+            self._traits[name] = dict(traits)
             return factory
 
         return decorator
+
+    def traits(self, name: str) -> dict[str, Any]:
+        """The traits entry ``name`` was registered with (a copy; absent traits are absent keys).
+
+        Raises:
+            ValueError: if ``name`` is unknown.
+        """
+        self.get(name)
+        return dict(self._traits[name])
 
     def options(self, name: str) -> dict[str, inspect.Parameter]:
         """The keyword options of entry ``name`` (name -> parameter, with its default and annotation), in order.

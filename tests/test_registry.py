@@ -41,3 +41,25 @@ def test_create_refuses_unknown_options_with_one_error_type():
 def test_every_registry_refuses_unknown_options_the_same_way(call):
     with pytest.raises(UnknownOptionError, match=r"unknown option\(s\) \[.*\] for .*; valid options: "):
         call()
+
+
+def test_traits_travel_with_the_entry():
+    from ebv_cl.heads import HEADS
+
+    reg = Registry("thing")
+    reg.register("a", needs_x=True)(lambda: 1)
+    assert reg.traits("a") == {"needs_x": True}
+    reg.traits("a")["needs_x"] = False  # a copy
+    assert reg.traits("a") == {"needs_x": True}
+    assert [h for h in HEADS.names() if HEADS.traits(h).get("needs_bank")] == ["ebv"]
+    assert HEADS.traits("hadamard") == {"capacity_option": "max_classes"}
+
+
+def test_a_run_without_a_bank_head_generates_no_bank(tmp_path):
+    from ebv_cl.run import config_from_dict, run_config
+
+    config = config_from_dict({"scenario": {"include": "digits", "n_experiences": 2}, "strategies": ["hadamard+naive"],
+                               "seeds": [0], "epochs": 1, "progress": False, "threads": 1, "checkpoint": False})
+    messages: list[str] = []
+    run_config(config, out_dir=tmp_path, log=messages.append)
+    assert not (tmp_path / "bank.ebv").exists() and not [m for m in messages if "generating the EBV bank" in m]

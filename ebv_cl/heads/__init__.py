@@ -37,26 +37,31 @@ __all__ = [
 HEADS: Registry[ClassifierHead] = Registry("head", fixed=("in_features", "bank"))
 
 
-def _register(name: str, cls: type[ClassifierHead], *, uses_bank: bool) -> None:
+def _register(name: str, cls: type[ClassifierHead], **traits: Any) -> None:
+    """Register ``cls`` under ``name`` with its traits: ``needs_bank`` (its classifier is the bank's vectors),
+    ``capacity_option`` (the option that bounds its classes, taken from the bank's size when a bank is given,
+    else from the stream's class count), ``seeded`` (it takes a ``seed`` option for its own randomness)."""
+    capacity = traits.get("capacity_option")
+
     def factory(in_features: int, *, bank: EBVBank | None = None, **kwargs: Any) -> ClassifierHead:
-        if uses_bank:
+        if traits.get("needs_bank"):
             if bank is None:
                 raise ConfigError(f"head {name!r} needs a bank: create_head({name!r}, in_features, bank=EBVBank(...))")
             return cls(in_features, bank, **kwargs)
-        if cls is HadamardHead and bank is not None:
-            kwargs.setdefault("max_classes", bank.n)
+        if capacity is not None and bank is not None:
+            kwargs.setdefault(capacity, bank.n)
         return cls(in_features, **kwargs)
 
     factory.head_class = cls  # type: ignore[attr-defined]
-    HEADS.register(name, options=cls.__init__)(factory)
+    HEADS.register(name, options=cls.__init__, **traits)(factory)
 
 
-_register("ebv", EBVHead, uses_bank=True)
-_register("fc", FCHead, uses_bank=False)
-_register("ncm", NCMHead, uses_bank=False)
-_register("tau_norm", TauNormHead, uses_bank=False)
-_register("hadamard", HadamardHead, uses_bank=False)
-_register("angular", AngularHead, uses_bank=False)
+_register("ebv", EBVHead, needs_bank=True, seeded=True)
+_register("fc", FCHead)
+_register("ncm", NCMHead)
+_register("tau_norm", TauNormHead)
+_register("hadamard", HadamardHead, capacity_option="max_classes")
+_register("angular", AngularHead)
 
 
 def create_head(name: str, in_features: int, *, bank: EBVBank | None = None, **kwargs: Any) -> ClassifierHead:

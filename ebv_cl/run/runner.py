@@ -33,9 +33,6 @@ from .seeding import capture_rng, local_rng
 
 __all__ = ["run_config", "resolve_device", "count_correct"]
 
-_BANK_HEADS = ("ebv", "hadamard")
-
-
 def resolve_device(name: str) -> torch.device:
     """``"auto"`` becomes ``cuda`` when available, else ``cpu``; other names are checked by torch.
 
@@ -118,8 +115,10 @@ class _Runner:
 
     def bank(self, built: Any, feature_dim: int) -> Any:
         """The run's bank: loaded from ``bank.path`` or the output folder, else generated once and saved there."""
-        if self._bank is not None or not any(s.head in _BANK_HEADS for s in self.config.strategies):
-            return self._bank
+        from ..heads import HEADS
+
+        if self._bank is not None or not any(HEADS.traits(s.head).get("needs_bank") for s in self.config.strategies):
+            return self._bank  # no head of the run needs one (hadamard takes its capacity from the stream)
         from ..bank import EBVBank
 
         cfg = self.config.bank

@@ -49,7 +49,9 @@ class GenerationResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-GENERATORS: Registry[GenerationResult] = Registry("bank generation method")
+GENERATORS: Registry[GenerationResult] = Registry(
+    "bank generation method", fixed=("n", "dim", "seed", "budget", "device", "progress")
+)
 
 
 def _exact(name: str, vectors: torch.Tensor, info: dict[str, Any] | None = None, **extra: Any) -> GenerationResult:

@@ -25,7 +25,7 @@ from torch import nn
 
 from ...bank import EBVBank
 from ...errors import ConfigError
-from ...heads import create_head
+from ...heads import HEADS, create_head
 from ..plugins import ClassAllocationPlugin, HeadLoss, NCMMeansPlugin, TauCalibrationPlugin
 from .methods import METHODS, MethodParts
 from .model import HeadedModel
@@ -54,10 +54,11 @@ def _feature_dim(backbone: nn.Module) -> int:
 
 def _make_head(spec: StrategySpec, in_features: int, bank: EBVBank | None) -> nn.Module:
     kwargs = spec.head_kwargs()
-    if spec.head == "ebv":
+    traits = HEADS.traits(spec.head)
+    if traits.get("seeded"):
         kwargs.setdefault("seed", spec.seed)
-    if spec.head == "hadamard" and bank is None:
-        kwargs.setdefault("max_classes", spec.n_classes_total)
+    if traits.get("capacity_option") and bank is None:
+        kwargs.setdefault(traits["capacity_option"], spec.n_classes_total)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         return create_head(spec.head, in_features, bank=bank, **kwargs)
