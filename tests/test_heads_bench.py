@@ -45,11 +45,12 @@ def test_memory_probe_sees_the_fc_head_grow():
         small = bench.measure_memory("fc", cfg, 50, 64)
         if small is None:
             pytest.skip("no /proc/self/clear_refs on this system: the CPU memory probe reports nothing")
-        big = bench.measure_memory("fc", cfg, 50_000, 64)
     finally:
         torch.set_num_threads(before)
+    # In a fresh process, as the benchmark runs it: a long-lived one reuses freed pages without growing its RSS.
+    big = bench._memory_subprocess("fc", cfg, 50_000, 64)
     fc_state = 4 * 50_000 * 16 * 4  # weight, gradient and Adam's two moments, float32, 16 features
-    assert big >= 0.9 * fc_state and big > small
+    assert big >= 0.9 * fc_state
 
 
 @pytest.mark.parametrize("text", ["", "1", "a,b", "100,-5"])
