@@ -20,6 +20,7 @@ __all__ = [
     "UnknownOptionError",
     "DataRootError",
     "CheckpointError",
+    "MissingExtraError",
 ]
 
 
@@ -85,3 +86,7 @@ class UnknownOptionError(ConfigError, TypeError):
 
 class CheckpointError(EbvClError, ValueError):
     """A checkpoint file is unreadable or belongs to another run."""
+
+
+class MissingExtraError(EbvClError, ImportError):
+    """An optional dependency is needed (Ray for ``--workers`` or Ray shards) but not installed."""

@@ -34,6 +34,8 @@ A config file is one YAML mapping with these top-level keys (all optional except
     progress: true               # progress bars while training
     checkpoint: true             # save a checkpoint after every experience (needed for --resume)
     loggers: []                  # Avalanche loggers: text, csv, tensorboard, wandb (under <out>/logs/)
+    cpus_per_job: 1              # with --workers: CPUs Ray reserves for each (strategy, seed) job [1]
+    gpus_per_job: 0              # with --workers: GPUs (may be fractional) Ray reserves for each job [0]
 
 A strategy mapping has the keys ``head``, ``method`` (null or absent: ``replay`` when ``buffer_size > 0``, else
 ``naive``), ``name`` (its label in the results, default
@@ -165,6 +167,8 @@ class RunConfig:
         checkpoint: Save a checkpoint after every experience (needed for ``--resume``).
         loggers: Avalanche's loggers, some of ``text``, ``csv``, ``tensorboard``, ``wandb``, writing under
             ``<out>/logs/`` (``tensorboard`` and ``wandb`` need their packages installed).
+        cpus_per_job: With ``ebv-cl run --workers``: CPUs Ray reserves for each (strategy, seed) job.
+        gpus_per_job: With ``--workers``: GPUs (may be fractional) Ray reserves for each job.
     """
 
     name: str | None = None
@@ -187,6 +191,8 @@ class RunConfig:
     progress: bool = True
     checkpoint: bool = True
     loggers: list[str] = field(default_factory=list)
+    cpus_per_job: float = 1.0
+    gpus_per_job: float = 0.0
 
     def __post_init__(self) -> None:
         default = "replay" if self.buffer_size > 0 else "naive"
@@ -228,6 +234,9 @@ def _check_values(c: RunConfig) -> None:
     for key, value in {"bank.n": c.bank.n, "bank.dim": c.bank.dim, "threads": c.threads}.items():
         if value is not None and value < 1:
             raise ConfigError(f"{key} = {value}: expected an int >= 1 or null")
+    for key, value in {"cpus_per_job": c.cpus_per_job, "gpus_per_job": c.gpus_per_job}.items():
+        if value < 0 or value != value:
+            raise ConfigError(f"{key} = {value}: expected a number >= 0")
     for i, s in enumerate(c.strategies):
         if s.lr is not None and not s.lr > 0:
             raise ConfigError(f"strategies[{i}].lr = {s.lr}: expected a number > 0 or null")
