@@ -33,6 +33,13 @@ from .seeding import capture_rng, local_rng
 
 __all__ = ["run_config", "resolve_device", "count_correct"]
 
+def needs_bank(config: RunConfig) -> bool:
+    """Whether a head of the run takes its classifier from the EBV bank (its registry trait ``needs_bank``)."""
+    from ..heads import HEADS
+
+    return any(HEADS.traits(s.head).get("needs_bank") for s in config.strategies)
+
+
 def resolve_device(name: str) -> torch.device:
     """``"auto"`` becomes ``cuda`` when available, else ``cpu``; other names are checked by torch.
 
@@ -115,9 +122,7 @@ class _Runner:
 
     def bank(self, built: Any, feature_dim: int) -> Any:
         """The run's bank: loaded from ``bank.path`` or the output folder, else generated once and saved there."""
-        from ..heads import HEADS
-
-        if self._bank is not None or not any(HEADS.traits(s.head).get("needs_bank") for s in self.config.strategies):
+        if self._bank is not None or not needs_bank(self.config):
             return self._bank  # no head of the run needs one (hadamard takes its capacity from the stream)
         from ..bank import EBVBank
 
