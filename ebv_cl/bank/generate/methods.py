@@ -39,14 +39,15 @@ class GenerationResult:
     """A generated bank.
 
     Attributes:
-        vectors: ``(n, dim)`` float32 CPU tensor of unit rows.
+        vectors: ``(n, dim)`` float32 CPU tensor of unit rows; ``None`` for a code bank.
         method: The concrete method used (never ``"auto"``).
         info: JSON-ready record: steps, seconds, time per step, final coherence, objective, stop reason, ...
     """
 
-    vectors: torch.Tensor
+    vectors: torch.Tensor | None
     method: str
     info: dict[str, Any] = field(default_factory=dict)
+    code: Any = None  # a SequenceCode for the code methods (then ``vectors`` is None: rows are computed on demand)
 
 
 GENERATORS: Registry[GenerationResult] = Registry("bank generation method")
@@ -88,6 +89,39 @@ def _optimised(name: str, run: Callable[..., tuple[torch.Tensor, dict]], patienc
     return factory
 
 
+def _code_method(name: str, families: tuple[str, ...]) -> Callable[..., GenerationResult]:
+    def factory(n: int, dim: int, **_: Any) -> GenerationResult:
+        import time
+
+        from ..codes import SequenceCode, choose_code, code_coherence
+
+        start = time.perf_counter()
+        choice = choose_code(n, dim, families)
+        if choice is None:
+            raise ValueError(
+                f"method {name!r} has no {'/'.join(families)} code with length <= dim={dim} that holds n={n} vectors; "
+                f"use a larger dim, fewer vectors, or 'auto'"
+            )
+        code = SequenceCode(choice.family, choice.m, n, dim)
+        coh = code_coherence(code)
+        info = {
+            "steps": 0,
+            "final_coherence": coh.value,
+            "coherence_exact": coh.exact,
+            "stop_reason": "exact construction",
+            "family": code.family,
+            "m": code.m,
+            "length": code.length,
+            "members": code.n_members,
+            "seconds": round(time.perf_counter() - start, 4),
+        }
+        return GenerationResult(None, name, info, code=code)
+
+    return factory
+
+
+GENERATORS.register("gold")(_code_method("gold", ("gold",)))
+GENERATORS.register("kasami")(_code_method("kasami", ("kasami_small", "kasami_large")))
 GENERATORS.register("allpairs")(_optimised("allpairs", allpairs_vectors, patience=500))
 GENERATORS.register("sparse")(_optimised("sparse", sparse_vectors, patience=50))
 
@@ -103,6 +137,11 @@ def choose_method(n: int, dim: int) -> str:
     if is_power_of_four(dim) and n <= kerdock_capacity(dim):
         if 1.0 / math.sqrt(dim) <= KERDOCK_BOUND_RATIO * coherence_lower_bound(n, dim):
             return "kerdock"
+    from ..codes.choose import code_method_for
+
+    code_method = code_method_for(n, dim)
+    if code_method is not None:
+        return code_method
     return "sparse"
 
 
