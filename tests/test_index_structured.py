@@ -146,7 +146,8 @@ def test_fft_scores_within_the_unscaled_bound():
     rows = bank.rows(np.arange(bank.n)).double()
     x = torch.cat([_randn(8, 256, seed=17), bank.rows(np.array([0, 700])), torch.ones(1, 256)])
     x = unit_queries(x)
-    got = torch.cat([b.reshape(x.shape[0], -1) for _, b in path._blocks(path._code_space(x), bank.n)], dim=1)
+    blocks = path._blocks(path._code_space(x), bank.n)
+    got = torch.cat([b[:, :, :255].reshape(x.shape[0], -1) for _, b in blocks], dim=1)
     err = (got.double() - x.double() @ rows.T).abs().amax(dim=1)
     assert bool((err <= path._raw_error * x[:, :255].double().norm(dim=1)).all()), (err, path._raw_error)
     assert path.error == pytest.approx(16 * path._raw_error, rel=0.2)
@@ -167,3 +168,20 @@ def test_path_fft_on_a_dense_bank_is_a_clear_error():
     bank = EBVBank(_randn(20, 8, seed=20))
     with pytest.raises(ValueError, match="path 'fft' needs a code bank"):
         _index(bank, path="fft").build()
+
+
+def _real(family, m, n_rows, dim):
+    codes = pytest.importorskip("ebv_cl.bank.codes")
+    from ebv_cl import EBVBank
+
+    return EBVBank.from_code(codes.SequenceCode(family, m, n_rows, dim))
+
+
+@pytest.mark.parametrize("family,m,n_rows,dim", [("gold", 5, 31 * 33, 40), ("gold", 6, 63 * 20 + 7, 64),
+                                                 ("kasami_small", 6, 63 * 8, 70), ("kasami_large", 4, 15 * 40, 16)])
+def test_real_code_banks_match_brute_force(family, m, n_rows, dim):
+    bank = _real(family, m, n_rows, dim)
+    rows = bank.rows(np.array([0, 17, n_rows - 1]))
+    queries = torch.cat([_randn(8, dim, seed=21), rows, -rows, rows + 1e-7 * _randn(3, dim, seed=22)])
+    for allocated in (n_rows, n_rows // 2 + 3):
+        _check(bank, queries, 3, allocated)

@@ -38,7 +38,7 @@ from .rerank import pair_scores, topk_of_pairs
 __all__ = ["ShiftPath", "fft_error_bound", "is_code_bank"]
 
 _SAFETY = 16.0
-_BLOCK_ELEMS = 1 << 19  # FFT outputs per block (2 MiB of float32): measured fastest (cache-resident)
+_BLOCK_ELEMS = 1 << 18  # FFT outputs per block (1 MiB of float32): cache-resident, measured fastest
 _QUERY_BLOCK = 64
 _PAIR_CHUNK = 1 << 15  # candidate pairs re-scored at once (rows of at most this many slots in memory)
 _SENTINEL = 2**62
@@ -135,7 +135,8 @@ class ShiftPath:
         probe = torch.nn.functional.normalize(torch.randn(4, bank.dim, generator=g, dtype=torch.float64), dim=1)
         probe = probe.float().to(self.device)
         rows = min(int(bank.n), 4 * self.length)
-        got = torch.cat([b.reshape(4, -1) for _, b in self._blocks(self._code_space(probe), rows)], dim=1)[:, :rows]
+        blocks = self._blocks(self._code_space(probe), rows)
+        got = torch.cat([b[:, :, : self.length].reshape(4, -1) for _, b in blocks], dim=1)[:, :rows]
         got = got.double()
         want = probe.double() @ bank.rows(torch.arange(rows)).to(self.device).double().T
         err = float((got - want).abs().max())
@@ -147,9 +148,12 @@ class ShiftPath:
             )
 
     def _blocks(self, x: torch.Tensor, n: int) -> Iterator[tuple[int, torch.Tensor]]:
-        """``(first_member, float32 scores (q, members, n))`` over slots ``0 .. n-1``, a few members at a time.
+        """``(first_member, float32 (q, members, L))`` over slots ``0 .. n-1``, a few members at a time.
 
-        Slots past ``n - 1`` in the last member are set to ``-inf``. The blocks are views of one reused buffer.
+        Entry ``[:, j, t]`` is the score of member ``first_member + j`` shifted by ``t`` for ``t < length``; the
+        entries from ``length`` on are lags of the zero-padded linear correlation, not scores (they only ever
+        serve as an upper bound test that sends a block to the exact scan). Slots past ``n - 1`` in the last
+        member are ``-inf``. The blocks are views of one reused buffer.
         """
         q, size, length = x.shape[0], self.size, self.length
         # 1/sqrt(n) folded into the query's spectrum: one rounding, inside the bound's 3u term
@@ -163,10 +167,9 @@ class ShiftPath:
             p, o = prod[:, : m1 - m0], out[:, : m1 - m0]
             torch.mul(spec[:, None, :], self.spectra[None, m0:m1], out=p)
             torch.fft.irfft(p, n=size, dim=2, out=o)
-            scores = o[:, :, :length]
             if m1 * length > n:
-                scores[:, -1, n - (m1 - 1) * length :] = float("-inf")
-            yield m0, scores
+                o[:, -1, n - (m1 - 1) * length : length] = float("-inf")
+            yield m0, o
 
     def search(self, queries: torch.Tensor, n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact ``(scores, slots)`` of shape ``(q, k)`` over slots ``0 .. n-1`` (float32, int64)."""
@@ -191,7 +194,13 @@ class ShiftPath:
         rows = torch.arange(q, device=device)
         pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         count = 0
-        for m0, scores in self._blocks(x, n):
+        thr32 = self._threshold(approx, best_s, w)
+        for m0, full in self._blocks(x, n):
+            # a block whose every output (scores and padding lags alike) is below the threshold holds no
+            # candidate and cannot raise the running top-k (which is above the threshold): skip it
+            if not bool((full.amax(dim=(1, 2)) >= thr32).any()):
+                continue
+            scores = full[:, :, : self.length]
             flat = scores.reshape(q, -1) if k > 1 else scores
             top = flat.topk(min(k, flat.shape[1]), dim=1).values if k > 1 else scores.amax(dim=(1, 2))[:, None]
             approx = torch.cat([approx, top], dim=1).topk(k, dim=1).values if k > 1 else torch.maximum(approx, top)
