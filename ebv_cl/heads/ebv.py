@@ -37,6 +37,30 @@ __all__ = ["EBVHead"]
 _HARD_MODES = ("bank", "scan", "index")
 _CANDIDATES = 8  # hard-negative candidates kept per class ("bank") or per sample ("scan")
 _NORM_EPS = 1e-12
+_PROJECTIONS = ("linear", "mlp", "none")
+_INITS = ("default", "orthogonal")
+
+
+def _make_projection(kind: str, in_features: int, dim: int, *, bias: bool, hidden: int | None,
+                     init: str) -> nn.Module:
+    """The projection: ``Linear``, an MLP ``Linear-BN-ReLU-Linear`` (``hidden`` wide) or the identity."""
+    if kind == "none":
+        return nn.Identity()
+    if kind == "linear":
+        module: nn.Module = nn.Linear(in_features, dim, bias=bias)
+    else:
+        width = 2 * max(in_features, dim) if hidden is None else int(hidden)
+        if width < 1:
+            raise ValueError(f"hidden must be >= 1, got {hidden!r}")
+        module = nn.Sequential(nn.Linear(in_features, width, bias=False), nn.BatchNorm1d(width),
+                               nn.ReLU(inplace=True), nn.Linear(width, dim, bias=bias))
+    if init == "orthogonal":
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear):
+                nn.init.orthogonal_(layer.weight)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+    return module
 
 
 class EBVHead(ClassifierHead):
@@ -77,7 +101,13 @@ class EBVHead(ClassifierHead):
         *,
         temperature: float = 0.07,
         bias: bool = True,
-        projection: bool = True,
+        projection: bool | str = True,
+        hidden: int | None = None,
+        projection_init: str = "default",
+        feature_bn: bool = False,
+        learn_scale: bool = False,
+        margin: float = 0.0,
+        label_smoothing: float = 0.0,
         sampled_negatives: int | None = None,
         hard_negatives: int = 64,
         hard_negative_mode: str = "bank",
@@ -97,6 +127,20 @@ class EBVHead(ClassifierHead):
         if hard_negative_mode not in _HARD_MODES:
             raise ConfigError(f"hard_negative_mode must be one of {_HARD_MODES}, got {hard_negative_mode!r}")
         self.temperature = float(temperature)
+        if isinstance(projection, bool):
+            projection = "linear" if projection else "none"
+        if projection not in _PROJECTIONS:
+            raise ConfigError(f"projection must be a bool or one of {_PROJECTIONS}, got {projection!r}")
+        if projection_init not in _INITS:
+            raise ConfigError(f"projection_init must be one of {_INITS}, got {projection_init!r}")
+        if not 0.0 <= float(margin) < 1.0:
+            raise ValueError(f"margin must be in [0, 1), got {margin!r}")
+        if not 0.0 <= float(label_smoothing) < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+        self.projection_kind = projection
+        self.projection_init = projection_init
+        self.margin = float(margin)
+        self.label_smoothing = float(label_smoothing)
         self.sampled_negatives = None if sampled_negatives is None else int(sampled_negatives)
         self.hard_negatives = int(hard_negatives)
         self.hard_negative_mode = hard_negative_mode
@@ -105,9 +149,17 @@ class EBVHead(ClassifierHead):
         self.bank_sha256 = bank.sha256()
         self._bank = bank
         self._index: Any = None
-        if not projection and self.in_features != bank.dim:
+        if projection == "none" and self.in_features != bank.dim:
             raise ValueError(f"projection=False needs in_features == bank.dim ({bank.dim}), got {self.in_features}")
-        self.projection = nn.Linear(self.in_features, bank.dim, bias=bias) if projection else nn.Identity()
+        self.projection = _make_projection(projection, self.in_features, bank.dim, bias=bias, hidden=hidden,
+                                           init=projection_init)
+        self.hidden = self.projection[0].out_features if projection == "mlp" else None
+        self._bias = bool(bias) and projection != "none"
+        self.feature_bn = nn.BatchNorm1d(bank.dim) if feature_bn else None
+        if learn_scale:
+            self.logit_scale = nn.Parameter(torch.tensor(1.0 / self.temperature))
+        else:
+            self.logit_scale = None
         self.register_buffer("bank_vectors", bank.vectors, persistent=False)
         self.register_buffer("_neighbors", torch.empty(0, _CANDIDATES, dtype=torch.int64), persistent=False)
         self.register_buffer("_neighbor_scores", torch.empty(0, _CANDIDATES), persistent=False)
@@ -120,15 +172,30 @@ class EBVHead(ClassifierHead):
         """The bank vectors of the allocated classes, ``(num_classes, dim)``, row ``j`` = column ``j``."""
         return self.bank_vectors[: self.num_classes]
 
+    @property
+    def scale(self) -> float | torch.Tensor:
+        """The logit scale: the learned ``logit_scale`` with ``learn_scale``, else ``1 / temperature``."""
+        return 1.0 / self.temperature if self.logit_scale is None else self.logit_scale
+
+    def _project(self, features: torch.Tensor) -> torch.Tensor:
+        z = self.projection(features)
+        return z if self.feature_bn is None else self.feature_bn(z)
+
     def embed(self, features: torch.Tensor) -> torch.Tensor:
         """The L2-normalised projected embeddings ``(B, dim)`` of features ``(B, in_features)``."""
-        return nn.functional.normalize(self.projection(features), dim=1)
+        return nn.functional.normalize(self._project(features), dim=1)
 
     def _scaled_embed(self, x: torch.Tensor) -> torch.Tensor:
-        # normalize(z) / temperature with one (B, 1) factor: cheaper than normalize then dividing (B, C) logits.
-        z = self.projection(x)
+        # normalize(z) * scale with one (B, 1) factor: cheaper than normalize then scaling (B, C) logits.
+        z = self._project(x)
         norm = torch.linalg.vector_norm(z, dim=1, keepdim=True).clamp_min(_NORM_EPS)
-        return z * (1.0 / (norm * self.temperature))
+        return z * (self.scale / norm)
+
+    def _cross_entropy(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        # CosFace: the target's cosine minus the margin, i.e. its logit minus margin * scale (training only).
+        if self.margin:
+            logits = logits.scatter_add(1, targets[:, None], (-self.margin * self.scale) * logits.new_ones(len(targets), 1))
+        return nn.functional.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         return self._scaled_embed(x) @ self.class_vectors.T
@@ -163,7 +230,7 @@ class EBVHead(ClassifierHead):
         x = self._check_features(features)
         targets = self._check_targets(target_columns, x.shape[0])
         if not self.uses_sampling(x.shape[0]):
-            return nn.functional.cross_entropy(self._logits(x), targets)
+            return self._cross_entropy(self._logits(x), targets)
         z = self._scaled_embed(x)
         positives, local = targets.unique(return_inverse=True)  # positives first: target j is column local[j]
         hard = self._hard_negatives(z, targets, positives)
@@ -172,7 +239,7 @@ class EBVHead(ClassifierHead):
                                generator=self._generator)
         class_set = torch.cat([taken, drawn])
         self.last_class_set_size = int(class_set.numel())
-        return nn.functional.cross_entropy(z @ self.bank_vectors.index_select(0, class_set).T, local)
+        return self._cross_entropy(z @ self.bank_vectors.index_select(0, class_set).T, local)
 
     @torch.no_grad()
     def _hard_negatives(self, z: torch.Tensor, targets: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
@@ -224,8 +291,12 @@ class EBVHead(ClassifierHead):
             "bank_dim": self.bank_dim,
             "bank_sha256": self.bank_sha256,
             "temperature": self.temperature,
-            "projection": isinstance(self.projection, nn.Linear),
-            "bias": getattr(self.projection, "bias", None) is not None,
+            "projection": self.projection_kind != "none" if self.projection_kind != "mlp" else "mlp",
+            "bias": self._bias,
+            # Keys added with the recipe options appear only when set, so older state dicts still load.
+            **({"hidden": self.hidden} if self.hidden is not None else {}),
+            **({"feature_bn": True} if self.feature_bn is not None else {}),
+            **({"learn_scale": True} if self.logit_scale is not None else {}),
         }
 
     def extra_repr(self) -> str:
