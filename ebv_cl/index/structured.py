@@ -59,7 +59,7 @@ def fft_error_bound(length: int, size: int, spectrum_max: float, *, unit: float 
     Args:
         length: The code length ``n`` (scores are correlations divided by ``sqrt(n)``).
         size: The FFT size ``L`` (a power of two, ``>= 2n - 1``).
-        spectrum_max: An upper bound of ``|S_k|`` over the exact spectra of the extended sequences.
+        spectrum_max: The largest ``|S_k|`` of the extended sequences' spectra as computed in float64.
         unit: The unit roundoff of the FFT arithmetic (float32: ``2^-24``).
         safety: The factor applied to the FFT's own error ``eps`` (see the module docstring).
 
@@ -70,9 +70,11 @@ def fft_error_bound(length: int, size: int, spectrum_max: float, *, unit: float 
     mu = 2 * unit  # twiddle factors: computed accurately, then rounded to the working precision
     eta = mu + gamma(4, unit) * (math.sqrt(2) + mu)
     eps = safety * levels * eta / (1 - levels * eta)
-    smax = spectrum_max * (1 + unit) + 1e-12
-    # spectra: exact (float64, error below 1e-12 relative) then rounded to complex64
-    d_s = 2 * unit * smax + gamma(int(levels) + 2, U64) * math.sqrt(size) * math.sqrt(2 * length)
+    # spectra: computed in float64 (normwise error <= eps_64 sqrt(L) ||s_ext||, bounding every entry; eta_64 is
+    # at most 6 u_64, taken as 8 gamma), then rounded to complex64 (relative 2u: both parts rounded)
+    d64 = 8 * gamma(int(levels) + 2, U64) * math.sqrt(size) * math.sqrt(2 * length)
+    smax = spectrum_max + d64  # |S_k| of the exact spectra
+    d_s = 2 * unit * (spectrum_max + d64) + d64  # |S^_k - S_k|
     s_hat = smax + d_s
     # ||X^ - X|| <= eps sqrt(L) ||x||;  ||P^ - P|| <= sqrt(L) ||x|| (eps s_hat + d_s + sqrt2 gamma_2 (1 + eps) s_hat)
     p_err = eps * s_hat + d_s + math.sqrt(2) * gamma(2, unit) * (1 + eps) * s_hat
