@@ -81,8 +81,9 @@ def test_code_head_hard_negatives_are_the_exact_nearest_classes(mode, no_dense):
             assert code_head._neighbors[c].tolist() == want.tolist()
 
 
-def test_training_at_a_million_classes_never_materialises_the_bank(no_dense):
-    bank = _code_bank("kasami_large", 8, 1_000_000, 256)
+@pytest.mark.parametrize("classes", [100_000, pytest.param(1_000_000, marks=pytest.mark.slow)])
+def test_training_at_many_classes_never_materialises_the_bank(classes, no_dense):
+    bank = _code_bank("kasami_large", 8, classes, 256)
     head = create_head("ebv", 32, bank=bank, sampled_negatives=256, hard_negatives=16)
     head.add_classes(range(bank.n))
     assert head.bank_vectors.numel() == 0
@@ -96,8 +97,8 @@ def test_training_at_a_million_classes_never_materialises_the_bank(no_dense):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < losses[0]
-    assert head.last_class_set_size == 8 + 16 + 256 or head.last_class_set_size <= 8 + 16 + 256
+    assert head.last_class_set_size <= 8 + 16 + 256  # positives (distinct) + hard + sampled
     pred = head.predict(x)
     assert pred.shape == (8,) and int(pred.max()) < bank.n

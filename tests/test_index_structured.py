@@ -97,7 +97,7 @@ def test_index_follows_the_allocator_without_rebuild():
     assert int(index.search_slots(target)[1][0, 0]) == 100
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**16),
     scale=st.sampled_from([1e-30, 1e-3, 1.0, 1e20]),
