@@ -34,6 +34,10 @@ def _check(bank, queries, k, allocated=None):
     assert (scores.numpy() == ref_scores.astype(np.float32)).all()
     ex_scores, ex_slots = exact_search(vectors, unit_queries(queries.float()), k)
     assert torch.equal(slots, ex_slots) and torch.equal(scores, ex_scores)
+    for scorer in ("fft", "circulant"):  # both scorers of the path, whichever auto picked
+        got_scores, got_slots = ShiftPath(bank, scorer=scorer).search(unit_queries(queries.float()), allocated, k)
+        assert torch.equal(got_slots, ex_slots), scorer
+        assert torch.equal(got_scores, ex_scores), scorer
 
 
 def _randn(*shape, seed=0):
@@ -128,7 +132,8 @@ def test_auto_path_never_materialises_the_code_bank():
     _, slots = index.search_slots(query, 2)
     assert int(slots[0, 0]) == 4321
     assert bank.rows_fetched < 50  # a handful of re-ranked candidates
-    assert index.memory_bytes() == bank.code.n_members * (index.engine.size // 2 + 1) * 8
+    spectra = bank.code.n_members * (index.engine.size // 2 + 1) * 8
+    assert index.memory_bytes() == spectra
 
 
 def test_dense_paths_still_work_on_small_code_banks():
@@ -147,7 +152,7 @@ def test_fft_scores_within_the_unscaled_bound():
     x = torch.cat([_randn(8, 256, seed=17), bank.rows(np.array([0, 700])), torch.ones(1, 256)])
     x = unit_queries(x)
     blocks = path._blocks(path._code_space(x), bank.n)
-    got = torch.cat([b[:, :, :255].reshape(x.shape[0], -1) for _, b in blocks], dim=1)
+    got = torch.cat([b.reshape(x.shape[0], -1) for _, _, b in blocks], dim=1)
     err = (got.double() - x.double() @ rows.T).abs().amax(dim=1)
     assert bool((err <= path._raw_error * x[:, :255].double().norm(dim=1)).all()), (err, path._raw_error)
     assert path.error == pytest.approx(16 * path._raw_error, rel=0.2)
@@ -160,6 +165,13 @@ def test_path_refuses_a_code_that_does_not_describe_the_rows():
     bank.rows = FakeCodeBank(31 * 3, 32, 31, seed=18).rows
     with pytest.raises(ValueError, match="does not describe its rows"):
         ShiftPath(bank)
+
+
+def test_scorer_choice_and_bad_scorer():
+    assert ShiftPath(FakeCodeBank(31 * 3, 32, 31)).scorer == "fft"
+    assert ShiftPath(FakeCodeBank(31 * 3, 32, 31), scorer="circulant").scorer == "circulant"
+    with pytest.raises(ValueError, match="scorer must be"):
+        ShiftPath(FakeCodeBank(31 * 3, 32, 31), scorer="int4")
 
 
 def test_path_fft_on_a_dense_bank_is_a_clear_error():

@@ -11,8 +11,9 @@ as ratios within one run.
 
 ``--code`` searches a code bank (``ebv_cl.bank.codes``, the family ``choose_code`` picks for ``--n``/``--dim``,
 stored as a formula): ``ebv_fft`` (the structured path, through ``BankIndex``) against the dense paths run on
-its rows materialised in float32 (``ebv_int8``, ``ebv_fp32``, ``faiss_flat`` by ``faiss.knn`` without a copy,
-``torch``), each only when its memory fits ``--memory-limit-gb`` (else listed as skipped with the reason).
+its rows materialised (``ebv_int8`` on int8 rows, re-ranking with ``bank.rows``; ``ebv_fp32``, ``faiss_flat``
+by ``faiss.knn`` without a copy and ``torch`` on one float32 copy), each only when its memory fits
+``--memory-limit-gb`` with what the process already holds (else listed as skipped with the reason).
 Every method also reports its CPU time and the peak resident memory added while it searched (RSS sampled
 every 2 ms). The float64 truth is brute force over the rows in blocks while ``N d q <= 10^12``; above that
 (``N = 10^7``) it is an independent float64 FFT (numpy, circular length ``n``, error below 1e-12) followed by a
@@ -138,13 +139,32 @@ def _methods(bank: Any, allocator: Any, k: int, approx: bool, shard_devices: str
 def _dense_rows(bank: Any) -> torch.Tensor:
     """The bank's rows as one float32 tensor, filled in blocks (a code bank's ``vectors`` stop at 1 GiB)."""
     out = torch.empty(bank.n, bank.dim, dtype=torch.float32)
-    for j0 in range(0, bank.n, _TORCH_BLOCK):
-        out[j0 : j0 + _TORCH_BLOCK] = bank.rows(slice(j0, min(bank.n, j0 + _TORCH_BLOCK)))
+    step = 16384  # bounds bank.rows' temporaries
+    for j0 in range(0, bank.n, step):
+        out[j0 : j0 + step] = bank.rows(slice(j0, min(bank.n, j0 + step)))
     return out
 
 
+class _RowSource:
+    """A code bank's rows as the dense int8 path reads them (slices and ``index_select``), made on demand."""
+
+    def __init__(self, bank: Any) -> None:
+        self.bank, self.shape = bank, (bank.n, bank.dim)
+
+    def __getitem__(self, rows: slice) -> torch.Tensor:
+        return self.bank.rows(slice(rows.start or 0, min(self.bank.n, rows.stop or self.bank.n)))
+
+    def index_select(self, dim: int, slots: torch.Tensor) -> torch.Tensor:
+        return self.bank.rows(slots)
+
+
 def _code_methods(bank: Any, allocator: Any, k: int, limit_gb: float) -> tuple[dict[str, _Method], dict[str, str]]:
-    """``ebv_fft`` and the dense exact methods that fit ``limit_gb`` on a code bank; skipped ones with reasons."""
+    """``ebv_fft`` and the dense exact methods that fit ``limit_gb`` on a code bank; skipped ones with reasons.
+
+    ``ebv_int8`` holds the int8 rows only (its float64 re-rank fetches candidate rows with ``bank.rows``); the
+    float32 methods share one float32 copy of the rows. The int8 method (the fastest dense one) is given the
+    memory first, then the float32 ones if the rest fits, counting the process's resident memory so far.
+    """
     import faiss
 
     from ..index import BankIndex
@@ -155,30 +175,32 @@ def _code_methods(bank: Any, allocator: Any, k: int, limit_gb: float) -> tuple[d
         "ebv_fft": (lambda q: index.search_slots(q, k)[1], {"exact": True, "certified": True, "index": index})
     }
     skipped: dict[str, str] = {}
-    f32 = bank.n * bank.dim * 4
-    i8 = bank.n * (bank.dim + (-bank.dim % 8))
-    need = {"ebv_int8": f32 + i8, "ebv_fp32": f32, "faiss_flat": f32, "torch": f32}
-    fits = [name for name, size in need.items() if size <= limit_gb * 1e9]
-    for name in need:
-        if name not in fits:
-            skipped[name] = f"needs {need[name] / 1e9:.2f} GB of dense rows > --memory-limit-gb {limit_gb:g}"
-    if not fits:
+    free = limit_gb * 1e9 - _rss()
+    i8 = bank.n * (bank.dim + (-bank.dim % 8)) * 1.1  # + the encoding's temporaries
+    f32 = bank.n * bank.dim * 4 * 1.1
+    cpu = torch.device("cpu")
+    if i8 <= free:
+        free -= i8
+        engine = SEARCH_PATHS.create("int8", bank, _RowSource(bank), cpu)
+        methods["ebv_int8"] = (lambda q, e=engine: e.search(q, bank.n, k)[1],
+                               {"exact": True, "certified": True, "index_bytes": engine.nbytes})
+    else:
+        skipped["ebv_int8"] = f"needs {i8 / 1e9:.2f} GB of int8 rows; {free / 1e9:.2f} GB left of --memory-limit-gb {limit_gb:g}"
+    if f32 > free:
+        for name in ("ebv_fp32", "faiss_flat", "torch"):
+            skipped[name] = (f"needs {f32 / 1e9:.2f} GB of float32 rows; {max(0.0, free) / 1e9:.2f} GB left of "
+                             f"--memory-limit-gb {limit_gb:g}")
         return methods, skipped
     vectors = _dense_rows(bank)
-    cpu = torch.device("cpu")
-    for name in ("ebv_int8", "ebv_fp32"):
-        if name in fits:
-            engine = SEARCH_PATHS.create(name[4:], bank, vectors, cpu)
-            methods[name] = (lambda q, e=engine: e.search(q, bank.n, k)[1],
-                             {"exact": True, "certified": True, "index_bytes": engine.nbytes})
-    if "faiss_flat" in fits:
-        xb = vectors.numpy()
-        methods["faiss_flat"] = (
-            lambda q: torch.from_numpy(faiss.knn(np.ascontiguousarray(q.numpy()), xb, k, metric=faiss.METRIC_INNER_PRODUCT)[1]),
-            {"exact": True, "certified": False, "index_bytes": 0},
-        )
-    if "torch" in fits:
-        methods["torch"] = (lambda q: _torch_topk(vectors, q, k)[1], {"exact": True, "certified": False, "index_bytes": 0})
+    engine = SEARCH_PATHS.create("fp32", bank, vectors, cpu)
+    methods["ebv_fp32"] = (lambda q, e=engine: e.search(q, bank.n, k)[1],
+                           {"exact": True, "certified": True, "index_bytes": engine.nbytes})
+    xb = vectors.numpy()
+    methods["faiss_flat"] = (
+        lambda q: torch.from_numpy(faiss.knn(np.ascontiguousarray(q.numpy()), xb, k, metric=faiss.METRIC_INNER_PRODUCT)[1]),
+        {"exact": True, "certified": False, "index_bytes": 0},
+    )
+    methods["torch"] = (lambda q: _torch_topk(vectors, q, k)[1], {"exact": True, "certified": False, "index_bytes": 0})
     return methods, skipped
 
 

@@ -42,11 +42,26 @@ _BLOCK_ELEMS = 1 << 18  # FFT outputs per block (1 MiB of float32): cache-reside
 _QUERY_BLOCK = 64
 _PAIR_CHUNK = 1 << 15  # candidate pairs re-scored at once (rows of at most this many slots in memory)
 _SENTINEL = 2**62
+_INT_ELEMS = 1 << 22  # int32 scores per block of the circulant scorer (16 MiB)
+_INT32_MIN = -(2**31)
+# scorer "auto" is "fft": at n = 255 (10^6 x 512, kasami_large m=8) the int8 circulant product measured 4.7-5.4 s
+# per 1,000 queries against 4.5 s for the FFT (one thread, loaded machine): it does n^2 multiply-adds per member
+# (half of a dense d = 512 scan) but int8 matmuls with an inner size of 256 ran at 110-150 GMAC/s here, against
+# 198 at 512. It stays available (``scorer="circulant"``) and is tested as an independent second scorer.
+_CIRCULANT_MAX_LENGTH = 0
 
 
 def is_code_bank(bank: Any) -> bool:
     """Whether ``bank`` is stored as a sequence code (``bank.code`` set), so path ``fft`` applies."""
     return getattr(bank, "code", None) is not None
+
+
+def _cast_down(thr: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Float64 thresholds as ``dtype``, rounded down (a raw score ``>=`` the result whenever ``>= thr``)."""
+    if dtype == torch.int32:
+        return torch.floor(thr).clamp(_INT32_MIN + 1, 2**31 - 1).to(torch.int32)
+    low = thr.to(dtype)
+    return torch.nextafter(low, torch.full_like(low, float("-inf")))
 
 
 def _fft_size(length: int) -> int:
@@ -90,6 +105,9 @@ class ShiftPath:
     Args:
         bank: A code bank (``bank.code`` set; ``bank.rows`` gives float32 rows).
         device: Where the FFTs run (CPU or CUDA).
+        scorer: ``"fft"`` (float32 FFT cross-correlation), ``"circulant"`` (CPU: every shift of the int8 query
+            times the int8 sequence table, exact int32 sums, error only from the query's rounding) or
+            ``"auto"`` (``"fft"``, see ``_CIRCULANT_MAX_LENGTH``).
 
     Raises:
         ValueError: if ``bank`` is not a code bank, or if the FFT scores of probe queries disagree with the
@@ -99,7 +117,9 @@ class ShiftPath:
     exact = True
     name = "fft"
 
-    def __init__(self, bank: Any, device: torch.device | str = "cpu") -> None:
+    def __init__(self, bank: Any, device: torch.device | str = "cpu", *, scorer: str = "auto") -> None:
+        if scorer not in ("auto", "fft", "circulant"):
+            raise ValueError(f"scorer must be 'auto', 'fft' or 'circulant', got {scorer!r}")
         if not is_code_bank(bank):
             raise ValueError(
                 f"path 'fft' needs a code bank (bank.code set, e.g. method 'gold' or 'kasami'); got method "
@@ -120,12 +140,30 @@ class ShiftPath:
         self.spectra = torch.cat(spectra).to(self.device)
         self.error = fft_error_bound(self.length, self.size, smax, safety=_SAFETY)
         self._raw_error = fft_error_bound(self.length, self.size, smax)
+        if scorer == "auto":
+            small = self.length <= _CIRCULANT_MAX_LENGTH
+            scorer = "circulant" if self.device.type == "cpu" and small else "fft"
+        if scorer == "circulant" and self.device.type != "cpu":
+            raise ValueError(f"scorer 'circulant' (int8) runs on the CPU, got device {self.device}")
+        self.scorer = scorer
+        self.table = self._sequence_table(members) if scorer == "circulant" else None
         self._check(bank)
+
+    def _sequence_table(self, members: int) -> torch.Tensor:
+        """The member sequences as int8 ``(n_pad, K_pad)`` (+-1; zero-padded to multiples of 8 both ways)."""
+        pad_n, pad_k = -self.length % 8, -members % 8
+        table = torch.zeros(members + pad_k, self.length + pad_n, dtype=torch.int8)
+        step = 1 << 14
+        for m0 in range(0, members, step):
+            table[m0 : min(members, m0 + step), : self.length] = torch.from_numpy(
+                self.code.sequences(slice(m0, min(members, m0 + step))))
+        return table.T.contiguous()
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the member spectra (the only thing the path holds)."""
-        return self.spectra.numel() * self.spectra.element_size()
+        """Bytes of the member spectra and, for the circulant scorer, the int8 sequence table."""
+        table = 0 if self.table is None else self.table.numel()
+        return self.spectra.numel() * self.spectra.element_size() + table
 
     def _code_space(self, queries: torch.Tensor) -> torch.Tensor:
         # in float64, then rounded once to float32 (the search widens its window by that rounding)
@@ -138,7 +176,7 @@ class ShiftPath:
         probe = probe.float().to(self.device)
         rows = min(int(bank.n), 4 * self.length)
         blocks = self._blocks(self._code_space(probe), rows)
-        got = torch.cat([b[:, :, : self.length].reshape(4, -1) for _, b in blocks], dim=1)[:, :rows]
+        got = torch.cat([b.reshape(4, -1) for _, _, b in blocks], dim=1)[:, :rows]
         got = got.double()
         want = probe.double() @ bank.rows(torch.arange(rows)).to(self.device).double().T
         err = float((got - want).abs().max())
@@ -149,7 +187,7 @@ class ShiftPath:
                 f"{self._raw_error * x_norm:.3g})"
             )
 
-    def _blocks(self, x: torch.Tensor, n: int) -> Iterator[tuple[int, torch.Tensor]]:
+    def _blocks(self, x: torch.Tensor, n: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
         """``(first_member, float32 (q, members, L))`` over slots ``0 .. n-1``, a few members at a time.
 
         Entry ``[:, j, t]`` is the score of member ``first_member + j`` shifted by ``t`` for ``t < length``; the
@@ -171,7 +209,7 @@ class ShiftPath:
             torch.fft.irfft(p, n=size, dim=2, out=o)
             if m1 * length > n:
                 o[:, -1, n - (m1 - 1) * length : length] = float("-inf")
-            yield m0, o
+            yield m0, o, o[:, :, :length]
 
     def search(self, queries: torch.Tensor, n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact ``(scores, slots)`` of shape ``(q, k)`` over slots ``0 .. n-1`` (float32, int64)."""
@@ -189,54 +227,104 @@ class ShiftPath:
         q_norm = queries.double().norm(dim=1) * (1 + 1e-12)
         # float64 re-rank error, and (twice that) the float64 code-space map's own rounding
         e64 = 3 * gamma(queries.shape[1], U64) * q_norm * (1 + 1e-6) + math.ulp(1.0)
-        w = (self.error + 2 * U32) * x_norm + e64  # |fft score - float64 score| <= w, per query
-        approx = torch.full((q, k), float("-inf"), dtype=torch.float32, device=device)
+        if self.scorer == "fft":
+            unit = torch.ones(q, dtype=torch.float64, device=device)
+            err = (self.error + 2 * U32) * x_norm  # |fft score - exact score|
+            blocks = self._blocks(x, n)
+        else:
+            codes, unit, err = self._quantize(x)
+            blocks = self._circulant_blocks(codes, n)
+        w = (err + e64) / unit  # |raw * unit - float64 score| <= w * unit, per query, in raw units
+        approx = torch.full((q, k), float("-inf"), dtype=torch.float64, device=device)  # running top-k, raw
         best_s = torch.full((q, k), float("-inf"), dtype=torch.float64, device=device)
         best_i = torch.full((q, k), _SENTINEL, dtype=torch.int64, device=device)
         rows = torch.arange(q, device=device)
         pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         count = 0
-        thr32 = self._threshold(approx, best_s, w)
-        for m0, full in self._blocks(x, n):
-            # a block whose every output (scores and padding lags alike) is below the threshold holds no
+        thr = self._threshold(approx, best_s, w, unit)
+        for m0, full, scores in blocks:
+            # a block whose every raw output (scores and any padding alike) is below the threshold holds no
             # candidate and cannot raise the running top-k (which is above the threshold): skip it
-            if not bool((full.amax(dim=(1, 2)) >= thr32).any()):
+            if not bool((full.amax(dim=(1, 2)) >= _cast_down(thr, full.dtype)).any()):
                 continue
-            scores = full[:, :, : self.length]
             flat = scores.reshape(q, -1) if k > 1 else scores
             top = flat.topk(min(k, flat.shape[1]), dim=1).values if k > 1 else scores.amax(dim=(1, 2))[:, None]
+            top = top.double()
             approx = torch.cat([approx, top], dim=1).topk(k, dim=1).values if k > 1 else torch.maximum(approx, top)
-            thr32 = self._threshold(approx, best_s, w)
-            hit = top[:, 0] >= thr32
+            thr = self._threshold(approx, best_s, w, unit)
+            hit = top[:, 0] >= thr
             if not bool(hit.any()):
                 continue
             sub = rows[hit]
             block = scores[sub]
-            qi, member, shift = torch.nonzero(block >= thr32[sub, None, None], as_tuple=True)
-            pending.append((sub[qi], (member + m0) * self.length + shift, block[qi, member, shift]))
+            qi, member, shift = torch.nonzero(block >= _cast_down(thr[sub], block.dtype)[:, None, None], as_tuple=True)
+            pending.append((sub[qi], (member + m0) * self.length + shift, block[qi, member, shift].double()))
             count += qi.shape[0]
             if count > _PAIR_CHUNK:  # re-rank now: the exact k-th best then prunes later blocks too
-                best_s, best_i = self._flush(queries, pending, self._threshold(approx, best_s, w), best_s, best_i, k)
+                best_s, best_i = self._flush(queries, pending, self._threshold(approx, best_s, w, unit), best_s, best_i, k)
                 pending, count = [], 0
-        best_s, best_i = self._flush(queries, pending, self._threshold(approx, best_s, w), best_s, best_i, k)
+        best_s, best_i = self._flush(queries, pending, self._threshold(approx, best_s, w, unit), best_s, best_i, k)
         return best_s.float(), best_i
 
+    def _quantize(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """int8 codes of the code-space queries, the per-query score unit and the scoring error bound.
+
+        A query ``x`` becomes ``a * s`` with ``a`` int8 (``s = max|x| / 127``); the sequences are exact in int8,
+        so every circulant score ``unit * (a . shift_t(s_m))`` (exact int32 sum, ``unit = s / sqrt(n)``) is off
+        by at most ``||a s - x|| ||s_m|| / sqrt(n) = ||a s - x||`` (Cauchy-Schwarz), measured here in float64.
+        """
+        x64 = x.double()
+        peak = x64.abs().amax(dim=1)
+        scale = torch.where(peak > 0, peak / 127, torch.ones_like(peak))
+        codes = torch.round(x64 / scale[:, None]).clamp_(-127, 127)
+        err = (codes * scale[:, None] - x64).norm(dim=1) * (1 + 1e-12) + 1e-300
+        unit = scale / math.sqrt(self.length)
+        return codes.to(torch.int8), unit, err + 4 * U64 * x64.norm(dim=1)
+
+    def _circulant_blocks(self, codes: torch.Tensor, n: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        """``(first_member, int32 (q, n_len, members), int32 view (q, members, n_len))`` raw circulant scores.
+
+        Row ``t`` of a query's shift matrix is the query shifted by ``t`` (``x[(c - t) % n]``), so one int8
+        matmul against the sequence table scores every shift of a block of members; invalid slots are int32 min.
+        """
+        q, length = codes.shape[0], self.length
+        ar = torch.arange(length)
+        shifted = codes[:, (ar[None, :] - ar[:, None]) % length]  # (q, t, c)
+        shifted = torch.nn.functional.pad(shifted, (0, self.table.shape[0] - length)).reshape(q * length, -1)
+        members = -(-n // length)
+        per = max(8, (_INT_ELEMS // (q * length)) // 8 * 8)
+        out = torch.empty(q * length * per, dtype=torch.int32)
+        for m0 in range(0, members, per):
+            m1 = min(members, m0 + per)
+            cols = -(-(m1 - m0) // 8) * 8  # the table is padded with zero members to a multiple of 8
+            o = out[: q * length * cols].view(q * length, cols)
+            torch._int_mm(shifted, self.table[:, m0 : m0 + cols], out=o)
+            full = o.view(q, length, cols)
+            full[:, :, m1 - m0 :] = _INT32_MIN
+            last = n - (m1 - 1) * length  # valid shifts of the block's last member
+            if last < length:
+                full[:, last:, m1 - m0 - 1] = _INT32_MIN
+            yield m0, full, full.permute(0, 2, 1)
+
     @staticmethod
-    def _threshold(approx: torch.Tensor, best_s: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """The float32 FFT score below which no slot can join the exact top-k (rounded down, per query)."""
+    def _threshold(approx: torch.Tensor, best_s: torch.Tensor, w: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
+        """The raw score (float64, per query) below which no slot can join the exact top-k.
+
+        A slot of the final exact top-k has a float64 score at least the running exact k-th best and at least
+        the final k-th best raw score minus ``w`` (in score units ``w * unit``); its raw score is within ``w``.
+        """
         k = approx.shape[1]
-        thr = torch.maximum(approx[:, k - 1].double() - 2 * w, best_s[:, k - 1] - w)
-        return torch.nextafter(thr.float(), torch.full_like(thr, float("-inf"), dtype=torch.float32))
+        return torch.maximum(approx[:, k - 1] - 2 * w, best_s[:, k - 1] / unit - w)
 
     def _flush(
         self, queries: torch.Tensor, pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-        thr32: torch.Tensor, best_s: torch.Tensor, best_i: torch.Tensor, k: int,
+        thr: torch.Tensor, best_s: torch.Tensor, best_i: torch.Tensor, k: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Re-rank the pending candidates still above ``thr32`` exactly and merge them into the running top-k."""
+        """Re-rank the pending candidates still above ``thr`` (raw) exactly and merge them into the running top-k."""
         if not pending:
             return best_s, best_i
         qi, slots, raw = (torch.cat(part) for part in zip(*pending))
-        keep = raw >= thr32[qi]
+        keep = raw >= thr[qi]
         qi, slots = qi[keep], slots[keep]
         for c0 in range(0, qi.shape[0], _PAIR_CHUNK):
             best_s, best_i = self._merge(queries, qi[c0 : c0 + _PAIR_CHUNK], slots[c0 : c0 + _PAIR_CHUNK],
