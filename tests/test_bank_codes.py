@@ -183,3 +183,124 @@ def test_tampered_formula_file_is_refused(tmp_path):
     path.write_bytes(raw + b"x")
     with pytest.raises(BankFileError, match="unexpected bytes"):
         EBVBank.load(path)
+
+
+def _rewrite(path, change, *, rehash=True):
+    import hashlib
+    import json
+    import struct
+
+    raw = path.read_bytes()
+    (hlen,) = struct.unpack("<I", raw[8:12])
+    header = json.loads(raw[12 : 12 + hlen])
+    change(header)
+    if rehash:
+        body = {k: v for k, v in header.items() if k != "header_sha256"}
+        header["header_sha256"] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    out = json.dumps(header, sort_keys=True).encode()
+    path.write_bytes(raw[:8] + struct.pack("<I", len(out)) + out)
+
+
+@pytest.fixture
+def code_file(tmp_path):
+    path = tmp_path / "k.ebv"
+    EBVBank.generate(600, 64, method="kasami").save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda h: h.update(sequences_sha256="0" * 64), "does not reproduce the sequences"),
+        (lambda h: h["code"].update(family="gold"), "invalid code formula"),  # decimations differ
+        (lambda h: h["code"].update(m=5), "invalid code formula"),
+        (lambda h: h["code"].update(n=10**9), "invalid code formula"),
+        (lambda h: h["code"].update(feedback_polynomial=0b1000001), "invalid code formula"),
+        (lambda h: h["code"].update(padding="spread"), "invalid code formula"),
+        (lambda h: h.update(n=601), "disagree with its formula"),
+        (lambda h: h.pop("sequences_sha256"), "required keys"),
+    ],
+)
+def test_mismatched_formula_files_are_clear_errors(code_file, change, match):
+    _rewrite(code_file, change)
+    with pytest.raises(BankFileError, match=match):
+        EBVBank.load(code_file)
+
+
+def test_formula_with_consistent_but_altered_checksums_is_still_refused(code_file):
+    # a forger who also rewrites code_sha256 still fails on the sequence checksum
+    def change(h):
+        h["code"]["feedback_polynomial"] = 0b1100111  # another primitive polynomial of degree 6
+        h["code_sha256"] = SequenceCode.from_formula(h["code"]).sha256()
+
+    _rewrite(code_file, change)
+    with pytest.raises(BankFileError, match="does not reproduce"):
+        EBVBank.load(code_file)
+
+
+def test_dense_reader_names_the_formula_format(code_file):
+    from ebv_cl.bank.io import read_bank_file
+
+    with pytest.raises(BankFileError, match="code bank"):
+        read_bank_file(code_file)
+
+
+def test_kasami_large_prefix_inside_the_small_set_has_the_small_set_coherence():
+    small = build_family("kasami_small", 8)
+    code = SequenceCode("kasami_large", 8, small.size * 255, 255)
+    assert code_coherence(code).value == pytest.approx(17 / 255)
+    assert np.array_equal(code.sequences(slice(None)), SequenceCode("kasami_small", 8, small.size * 255, 255).sequences(slice(None)))
+
+
+def test_code_methods_refuse_sizes_they_cannot_hold():
+    with pytest.raises(ValueError, match="no gold code"):
+        EBVBank.generate(5000, 64, method="gold")
+    with pytest.raises(ValueError, match="n_rows must be"):
+        SequenceCode("gold", 5, 40_000, 31)
+    with pytest.raises(ValueError, match="dim must be"):
+        SequenceCode("gold", 5, 40, 30)
+    with pytest.raises(ValueError, match="m = 2 mod 4"):
+        SequenceCode("gold", 8, 40, 300)
+
+
+@pytest.mark.parametrize(
+    "n, dim, expected",
+    [(16383, 128, "gold"), (100_000, 512, "gold"), (262_143, 512, "gold"), (1_000_000, 512, "kasami"),
+     (1_000_000, 1024, "gold"), (10_000_000, 1024, "kasami"), (1000, 100, "sparse"), (1000, 200, "sparse"),
+     (1000, 300, "sparse"), (1000, 400, "sparse"), (1000, 500, "sparse"), (1000, 128, "sparse"),
+     (100_000, 1024, "kerdock")],
+)
+def test_auto_picks_codes_at_large_n_only(n, dim, expected):
+    from ebv_cl.bank.generate import choose_method
+
+    assert choose_method(n, dim) == expected
+
+
+def test_auto_code_bank_meets_the_issue_targets():
+    from ebv_cl.bank import coherence_lower_bound
+
+    for (n, d), ratio in {(1_000_000, 512): 1.8, (1_000_000, 1024): 1.5, (10_000_000, 1024): 1.25}.items():
+        choice = choose_code(n, d)
+        assert choice.coherence <= ratio * coherence_lower_bound(n, d)
+    assert choose_code(100_000, 512).coherence <= 0.065
+
+
+def test_head_uses_a_small_code_bank():
+    from ebv_cl import create_head
+
+    bank = EBVBank.generate(5000, 128, method="gold")
+    head = create_head("ebv", 16, bank=bank)
+    head.add_classes(["a", "b"])
+    assert head(torch.randn(3, 16)).shape[0] == 3
+
+
+def test_prefix_reported_as_labelled_upper_bound_when_not_certified(monkeypatch):
+    from ebv_cl.bank.codes import coherence as coh_mod
+
+    code = SequenceCode("gold", 6, 1000, 64)
+    monkeypatch.setattr(coh_mod, "_corr_with", lambda code, f_a, members: np.zeros((len(members), code.length), np.int64))
+    monkeypatch.setattr(coh_mod, "EXACT_PAIR_BUDGET", 0)
+    result = coh_mod.code_coherence(code)
+    assert not result.exact and result.value == result.upper == pytest.approx(17 / 63) and result.lower == 0
+    stats = coh_mod.code_statistics(code)
+    assert not stats.coherence_exact and "UPPER BOUND" in stats.note

@@ -96,8 +96,16 @@ def _exact_all_pairs(code: SequenceCode) -> int:
     return best
 
 
-def code_coherence(code: SequenceCode, *, pair_budget: float = EXACT_PAIR_BUDGET) -> CodeCoherence:
-    """The coherence of the bank ``code`` describes, from its structure (see the module docstring)."""
+def code_coherence(code: SequenceCode, *, pair_budget: float | None = None) -> CodeCoherence:
+    """The coherence of the bank ``code`` describes, from its structure (see the module docstring).
+
+    Args:
+        code: The code bank's formula.
+        pair_budget: Most ``member pairs x n`` to cross-correlate for an exact prefix value (default
+            ``EXACT_PAIR_BUDGET``).
+    """
+    if pair_budget is None:
+        pair_budget = EXACT_PAIR_BUDGET
     n = code.length
     k = code.n_members
     if code.n_rows < 2:
@@ -126,7 +134,7 @@ def code_coherence(code: SequenceCode, *, pair_budget: float = EXACT_PAIR_BUDGET
                          "prefix too large for all pairs: upper bound from the code, lower bound from the base")
 
 
-def _sampled_means(code: SequenceCode, pairs: int = 100_000, seed: int = 0) -> tuple[float, float]:
+def _sampled_means(code: SequenceCode, pairs: int = 20_000, seed: int = 0) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
     n_rows = code.n_rows
     a = rng.integers(0, n_rows, size=pairs)
@@ -142,18 +150,18 @@ def _sampled_means(code: SequenceCode, pairs: int = 100_000, seed: int = 0) -> t
 
 def code_statistics(code: SequenceCode):
     """A ``BankStats`` for a code bank: structural coherence (exact or a labelled upper bound), the bounds, and
-    mean figures estimated from 100,000 random pairs of rows (seed 0)."""
+    mean figures estimated from 20,000 random pairs of rows (seed 0)."""
     from ..stats import BankStats, coherence_lower_bound, levenstein_bound, welch_bound
 
     coh = code_coherence(code)
     n_rows, dim = code.n_rows, code.dim
     if n_rows >= 2:
-        mean_abs_cos, mean_dev = _sampled_means(code, pairs=min(100_000, n_rows * (n_rows - 1) // 2))
+        mean_abs_cos, mean_dev = _sampled_means(code, pairs=min(20_000, n_rows * (n_rows - 1) // 2))
     else:
         mean_abs_cos, mean_dev = 0.0, 0.0
     bound = coherence_lower_bound(n_rows, dim)
     note = (f"{code.family} m={code.m} code (n={code.length}, {code.n_members}/{code.family_size} members); "
-            f"coherence {'exact' if coh.exact else 'UPPER BOUND'}: {coh.how}; mean figures estimated from random pairs")
+            f"coherence {'exact' if coh.exact else 'UPPER BOUND'}: {coh.how}; mean figures estimated from 20,000 random pairs")
     return BankStats(
         n=n_rows,
         dim=dim,
@@ -171,19 +179,21 @@ def code_statistics(code: SequenceCode):
     )
 
 
-def sample_check(code: SequenceCode, k: int, *, seed: int = 0, against: int = 1 << 17) -> dict:
-    """Brute-force cross-check: ``k`` random rows against ``min(N, against)`` rows (all rows when ``N`` is at most
-    ``against``, else a random subset plus the ``k`` rows), by dense float64 products.
+def sample_check(code, k: int, *, seed: int = 0, against: int = 1 << 18) -> dict:
+    """Brute-force cross-check of a bank (an ``EBVBank`` or a ``SequenceCode``): ``k`` random rows against
+    ``min(N, against)`` rows (every row when ``N <= against``, else a random subset plus the ``k`` rows), by dense
+    float64 products of the rows ``rows()`` returns.
 
     Returns:
-        ``{"rows": k, "against": m, "max_abs_cos": ..., "unit_norm_error": ...}``.
+        ``{"rows": k, "against": m, "all_rows": bool, "max_abs_cos": ..., "unit_norm_error": ..., "seed": seed}``;
+        ``max_abs_cos`` can never exceed the bank's coherence (equals it when the sample meets a worst pair).
     """
     import torch
 
+    n_rows = int(getattr(code, "n_rows", None) or code.n)
     rng = np.random.default_rng(seed)
-    n_rows = code.n_rows
     k = int(min(k, n_rows))
-    picked = rng.choice(n_rows, size=k, replace=False)
+    picked = np.sort(rng.choice(n_rows, size=k, replace=False))
     if n_rows <= against:
         others = np.arange(n_rows)
     else:
@@ -195,5 +205,5 @@ def sample_check(code: SequenceCode, k: int, *, seed: int = 0, against: int = 1 
         g = rows @ code.rows(block).double().T
         g[torch.from_numpy(picked[:, None] == block[None, :])] = 0.0
         best = max(best, float(g.abs().max()))
-    return {"rows": k, "against": int(others.size), "max_abs_cos": best,
-            "unit_norm_error": float((rows.norm(dim=1) - 1).abs().max())}
+    return {"rows": k, "against": int(others.size), "all_rows": bool(others.size == n_rows), "max_abs_cos": best,
+            "unit_norm_error": float((rows.norm(dim=1) - 1).abs().max()), "seed": seed}

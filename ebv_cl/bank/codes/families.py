@@ -133,10 +133,19 @@ def _component(name: str, base: np.ndarray, q: int) -> Component:
     m = n.bit_length()
     g = math.gcd(q, n)
     period = n // g
-    n_gen = ((1 << coset_size(q, n)) - 1) // period
+    degree = coset_size(q, n)
+    n_gen = ((1 << degree) - 1) // period
+    if n_gen == 1 or (degree == m and n_gen == g):
+        # One generator: the first non-zero decimation. Full degree: u[q t + i], i < g, are g distinct orbits,
+        # since (i, k) -> q k + i mod n is a bijection of [0, g) x [0, period) onto Z_n.
+        offsets = [next(i for i in range(n) if decimate(base, q, i).any())] if n_gen == 1 else list(range(g))
+        gens = np.stack([decimate(base, q, i) for i in offsets]).astype(np.uint8)
+        if not gens.any(axis=1).all() or not np.array_equal(np.roll(gens, -period, axis=1), gens):
+            raise AssertionError(f"decimation q={q} of m={m} does not give generators of period {period}")  # pragma: no cover
+        return Component(name, q, gens, period)
     kept: list[np.ndarray] = []
     seen: set[bytes] = set()
-    for offset in range(n):
+    for offset in range(n):  # general case (not met by the families here): distinct orbits by search
         if len(kept) == n_gen:
             break
         seq = decimate(base, q, offset)

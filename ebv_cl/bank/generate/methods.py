@@ -2,7 +2,8 @@
 
 Every method is registered under the name that the API, YAML files and ``ebv-cl bank generate --method``
 share: ``allpairs`` (the paper's Algorithm 1), ``sparse`` (nearest-pair power energy, linear cost per step),
-the exact constructions ``orthogonal``, ``simplex`` and ``kerdock``, and ``auto``, which picks:
+the exact constructions ``orthogonal``, ``simplex`` and ``kerdock``, the code banks ``gold`` and ``kasami`` (no
+vectors: ``GenerationResult.code`` holds the formula), and ``auto``, which picks:
 
 1. ``orthogonal`` when ``n <= dim`` (coherence 0);
 2. ``simplex`` when ``n == dim + 1`` (coherence 1/dim, the Welch bound);
@@ -10,7 +11,11 @@ the exact constructions ``orthogonal``, ``simplex`` and ``kerdock``, and ``auto`
    most ``KERDOCK_BOUND_RATIO`` (1.18) times the Welch/Levenstein bound. Below that many vectors the optimiser
    does better than the fixed ``1/sqrt(dim)``: measured at d = 64 with 30 s of ``sparse``, 0.106 / 0.122 /
    0.138 at N = 150 / 200 / 300 against Kerdock's 0.125 (bound ratios 1.32 / 1.21 / 1.13);
-4. ``sparse`` otherwise. ``allpairs`` is never chosen: below 2048 vectors ``sparse`` tracks every pair too,
+4. a code bank (``gold`` or ``kasami``, ``ebv_cl.bank.codes``: cyclic shifts of Gold/Kasami sequences, stored as a
+   formula) when the best code for (n, dim) is below ``expected_sparse_ratio(n)`` times the Welch/Levenstein
+   bound: an optimistic figure for what ``sparse`` reaches in 60 s (1.1x at N = 1000, 2.0x at 10^4, 3.5x at
+   10^5, measured on this project's CPU), so N = 1000 keeps ``sparse`` and 10^4 .. 10^7 get codes;
+5. ``sparse`` otherwise. ``allpairs`` is never chosen: below 2048 vectors ``sparse`` tracks every pair too,
    with the same cost per step, and measured lower coherence (N = 1000, d = 128, 20 s: 0.119 against 0.262).
 """
 
