@@ -140,9 +140,11 @@ class BankIndex:
         self._labels = (version, labels)  # tagged with the version read before the copy: never too new
         return labels
 
-    def _prepare(self, embeddings: Any, k: Any) -> tuple[torch.Tensor, int, list[Hashable]]:
+    def _prepare(self, embeddings: Any, k: Any, *, labels_needed: bool = True) -> tuple[torch.Tensor, int, Any]:
         k = check_positive_int(k, name="k")
-        labels = self._snapshot()
+        # slots only need the allocated count (the allocator only appends, so any count is a consistent prefix);
+        # a copy of 10^7 labels would cost 80 MB per call
+        labels = self._snapshot() if labels_needed else range(len(self.allocator))
         if not labels:
             raise NotBuiltError("the index has no class to search: allocate classes (add_classes) before searching")
         if k > len(labels):
@@ -165,7 +167,7 @@ class BankIndex:
             NotBuiltError: if no class is allocated.
             TypeError, ValueError: on bad embeddings (shape, dtype, NaN/inf, zero norm) or ``k``.
         """
-        queries, k, labels = self._prepare(embeddings, k)
+        queries, k, labels = self._prepare(embeddings, k, labels_needed=False)
         scores, slots = self.engine.search(queries, len(labels), k)
         return scores.cpu(), slots.cpu()
 

@@ -129,15 +129,16 @@ class ShiftPath:
         self.length = int(self.code.length)
         self.size = _fft_size(self.length)
         members = min(int(self.code.n_members), -(-int(bank.n) // self.length))
-        spectra, smax = [], 0.0
-        step = max(1, (1 << 22) // self.size)
+        spectra = torch.empty((members, self.size // 2 + 1), dtype=torch.complex64)  # filled in place
+        smax = 0.0
+        step = max(1, (1 << 20) // self.size)
         for m0 in range(0, members, step):
             seq = torch.from_numpy(self.code.sequences(slice(m0, min(members, m0 + step)))).to(torch.float64)
             ext = torch.cat([seq, seq[:, : self.length - 1]], dim=1)
             spec = torch.fft.rfft(ext, n=self.size, dim=1)
             smax = max(smax, float(spec.abs().max()))
-            spectra.append(spec.to(torch.complex64))
-        self.spectra = torch.cat(spectra).to(self.device)
+            spectra[m0 : m0 + spec.shape[0]] = spec
+        self.spectra = spectra.to(self.device)
         self.error = fft_error_bound(self.length, self.size, smax, safety=_SAFETY)
         self._raw_error = fft_error_bound(self.length, self.size, smax)
         if scorer == "auto":
