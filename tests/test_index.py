@@ -33,7 +33,7 @@ def _queries(index: BankIndex, count: int = 40, seed: int = 1) -> torch.Tensor:
 
 def test_registries_list_kinds_and_paths():
     assert index_kinds() == ["flat", "hnsw", "ivf", "sharded"]
-    assert set(search_paths()) == {"int8", "fp32", "float64", "faiss", "wht"}
+    assert set(search_paths()) == {"int8", "fp32", "float64", "faiss", "wht", "fft"}
 
 
 @pytest.mark.parametrize("path", FLAT_PATHS)
@@ -136,7 +136,7 @@ def test_search_with_no_class_allocated_raises_not_built():
     "kwargs, error, match",
     [
         ({"kind": "annoy"}, ValueError, r"unknown index kind 'annoy'; expected one of: flat, hnsw, ivf"),
-        ({"path": "int4"}, ValueError, r"unknown search path 'int4'; expected one of: faiss, float64, fp32, int8, wht"),
+        ({"path": "int4"}, ValueError, r"unknown search path 'int4'; expected one of: faiss, fft, float64, fp32, int8, wht"),
         ({"kind": "hnsw", "path": "int8"}, ValueError, r"path='int8' only applies to kind 'flat'"),
         ({"kind": "hnsw", "nprobe": 3}, TypeError, r"unknown option\(s\) \['nprobe'\] for index kind 'hnsw'"),
         ({"kind": "flat", "m": 3}, TypeError, r"unknown option\(s\) \['m'\] for index kind 'flat'"),
