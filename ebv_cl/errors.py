@@ -17,6 +17,7 @@ __all__ = [
     "BankTooLargeError",
     "NotBuiltError",
     "ConfigError",
+    "UnknownOptionError",
     "DataRootError",
     "CheckpointError",
     "OutputError",
@@ -76,6 +77,14 @@ class ConfigError(EbvClError, ValueError):
 
 class DataRootError(EbvClError, FileNotFoundError):
     """A dataset root is missing or does not have the expected layout."""
+
+
+class UnknownOptionError(ConfigError, TypeError):
+    """A keyword option that the named head, backbone, dataset, index kind, ... does not take.
+
+    Both a ``ConfigError`` (it usually comes from a YAML key) and a ``TypeError`` (what Python raises for an
+    unexpected keyword argument).
+    """
 
 
 class CheckpointError(EbvClError, ValueError):

@@ -13,11 +13,26 @@ import importlib
 import os
 import signal
 import sys
+import warnings
 from typing import Sequence
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "DefaultsHelpFormatter"]
 
-_SUBCOMMAND_MODULES = ("ebv_cl.cli.bank_cmd", "ebv_cl.cli.run_cmd", "ebv_cl.cli.bench_cmd", "ebv_cl.cli.report_cmd")
+#: Built-in exceptions that a user's bad input raises: one ``ebv-cl: error:`` line, exit status 2.
+_USER_ERRORS = (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError)
+_SUBCOMMAND_MODULES = ("ebv_cl.cli.bank_cmd", "ebv_cl.cli.run_cmd", "ebv_cl.cli.bench_cmd", "ebv_cl.cli.report_cmd",
+                       "ebv_cl.cli.config_cmd")
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows each option's default, except where there is none (``None``, flags off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS or (
+                "default" in text or not action.option_strings):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,13 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -45,45 +54,70 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise _Terminated()
 
 
+def _is_main_thread() -> bool:
+    """Whether this is the main thread (the only one that may set signal handlers)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; ``key=value`` overrides may also follow the options (``run CONFIG --out DIR epochs=1``)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and isinstance(getattr(args, "overrides", None), list):
+        if all("=" in a and not a.startswith("-") for a in extra):
+            args.overrides.extend(extra)
+            return args
+    if extra:
+        parser.parse_args(argv)  # argparse's own "unrecognized arguments" error (exit status 2)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     from ..errors import EbvClError
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Avalanche imports qpsolvers (for GEM, which ebv-cl does not use); its "no QP solver found" warning is noise.
+    warnings.filterwarnings("ignore", message="no QP solver found", category=UserWarning)
     if not argv:
         argv = ["run"]  # the embedded default job
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "func"):
-        parser.print_help(sys.stderr)
-        return 2
     previous = None
     if _is_main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        parser = build_parser()
+        args = _parse(parser, argv)
+        if not hasattr(args, "func"):
+            parser.print_help(sys.stderr)
+            return 2
         return int(args.func(args) or 0)
-    except (EbvClError, ValueError, TypeError, OSError) as exc:
-        if os.environ.get("EBV_CL_DEBUG"):
-            raise
-        message = str(exc).replace("\n", " ")
-        print(f"ebv-cl: error: {message}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("ebv-cl: interrupted", file=sys.stderr)
         return 130
     except _Terminated:
         print("ebv-cl: terminated (SIGTERM); finished results are kept, continue with --resume", file=sys.stderr)
         return 143
+    except Exception as exc:
+        if os.environ.get("EBV_CL_DEBUG"):
+            raise
+        if isinstance(exc, _USER_ERRORS + (EbvClError,)):
+            message = str(exc).replace("\n", " ")
+        elif isinstance(exc, (ImportError, OSError, RuntimeError, AttributeError)):
+            from .environment import diagnose
+
+            message = diagnose()  # a torchvision built for another torch fails at import, with a long traceback
+            if message is None:
+                if not isinstance(exc, OSError):
+                    raise
+                message = str(exc).replace("\n", " ")  # a failed read or write (full disk, ...): one line
+        else:
+            raise
+        print(f"ebv-cl: error: {message}", file=sys.stderr)
+        return 2
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def _is_main_thread() -> bool:
-    """Whether this is the main thread (the only one that may set signal handlers)."""
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -81,10 +81,10 @@ def prepare_run(config: RunConfig, folder: ResultsFolder, *, log: Callable[[str]
     runner would.
     """
     from .components import default_components
-    from .runner import _BANK_HEADS, _Runner, _environment, resolve_device
+    from .runner import _Runner, _environment, needs_bank, resolve_device
 
     folder.context["environment"] = _environment(resolve_device(config.device), config.threads)
-    if not any(s.head in _BANK_HEADS for s in config.strategies):
+    if not needs_bank(config):
         return
     runner = _Runner(config, folder, default_components(), log, progress=False)
     built = runner.scenario(config.seeds[0])

@@ -71,11 +71,13 @@ def validate_components(config: Any) -> None:
             f"{', '.join(list_backbones())}"
         )
     validate_strategies(config)
-    from ..bank.generate import method_names as generation_methods
+    from ..continual.loggers import check_loggers
 
-    if config.bank.path is None:
-        if config.bank.method not in generation_methods():
-            raise ConfigError(
-                f"bank.method = {config.bank.method!r}: unknown bank generation method; expected one of: "
-                f"{', '.join(generation_methods())}"
-            )
+    check_loggers(config.loggers)
+    from ..bank.generate import method_names
+
+    if config.bank.path is None and config.bank.method not in method_names():
+        raise ConfigError(
+            f"bank.method = {config.bank.method!r}: unknown bank generation method; expected one of: "
+            f"{', '.join(method_names())}"
+        )
