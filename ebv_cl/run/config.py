@@ -103,7 +103,10 @@ class BankConfig:
         dim: Vector size; ``null``: the backbone's feature size.
         method: Generation method (``ebv-cl bank generate --help`` lists them; ``auto``: the best that applies).
         seed: Seed of the generation.
-        time_budget: Seconds the iterative methods may run (``null``: the method's own default).
+        time_budget: Seconds the iterative methods may run (``null``: the method's own default); the first bank
+            made for this config is stored in ``$EBV_CL_CACHE/banks`` and reused, so runs repeat on one machine.
+        max_steps: Stop the iterative methods by steps alone (``time_budget`` is then ignored): the same bank on
+            any machine.
         path: Load this bank file instead of generating one.
     """
 
