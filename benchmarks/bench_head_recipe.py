@@ -56,6 +56,8 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "ebv_bn_ls": ("ebv", {"temperature": 0.07, "feature_bn": True, "learn_scale": False, "label_smoothing": 0.1}),
     "ebv_mlp": ("ebv", {"temperature": 0.07, "projection": "mlp", "feature_bn": False, "learn_scale": False}),
     "ebv_mlp_bn": ("ebv", {"temperature": 0.07, "projection": "mlp", "feature_bn": True, "learn_scale": False}),
+    "ebv_mlp1024_bn": ("ebv", {"temperature": 0.07, "projection": "mlp", "hidden": 1024, "feature_bn": True,
+                               "learn_scale": False}),
     "ebv_orth": ("ebv", {"temperature": 0.07, "projection_init": "orthogonal", "feature_bn": False,
                          "learn_scale": False}),
     "ebv_none": ("ebv", {"temperature": 0.07, "projection": False, "feature_bn": False, "learn_scale": False}),
