@@ -13,7 +13,7 @@ from ebv_cl.bank.generate.sparse import SparseConfig, sparse_vectors
 
 
 def test_method_names() -> None:
-    assert method_names() == ["allpairs", "auto", "kerdock", "orthogonal", "simplex", "sparse"]
+    assert method_names() == ["allpairs", "auto", "gold", "kasami", "kerdock", "orthogonal", "simplex", "sparse"]
 
 
 def test_random_bank_is_seeded_unit_and_leaves_global_rng() -> None:

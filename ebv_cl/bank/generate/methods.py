@@ -2,7 +2,8 @@
 
 Every method is registered under the name that the API, YAML files and ``ebv-cl bank generate --method``
 share: ``allpairs`` (the paper's Algorithm 1), ``sparse`` (nearest-pair power energy, linear cost per step),
-the exact constructions ``orthogonal``, ``simplex`` and ``kerdock``, and ``auto``, which picks:
+the exact constructions ``orthogonal``, ``simplex`` and ``kerdock``, the code banks ``gold`` and ``kasami`` (no
+vectors: ``GenerationResult.code`` holds the formula), and ``auto``, which picks:
 
 1. ``orthogonal`` when ``n <= dim`` (coherence 0);
 2. ``simplex`` when ``n == dim + 1`` (coherence 1/dim, the Welch bound);
@@ -10,7 +11,11 @@ the exact constructions ``orthogonal``, ``simplex`` and ``kerdock``, and ``auto`
    most ``KERDOCK_BOUND_RATIO`` (1.18) times the Welch/Levenstein bound. Below that many vectors the optimiser
    does better than the fixed ``1/sqrt(dim)``: measured at d = 64 with 30 s of ``sparse``, 0.106 / 0.122 /
    0.138 at N = 150 / 200 / 300 against Kerdock's 0.125 (bound ratios 1.32 / 1.21 / 1.13);
-4. ``sparse`` otherwise. ``allpairs`` is never chosen: below 2048 vectors ``sparse`` tracks every pair too,
+4. a code bank (``gold`` or ``kasami``, ``ebv_cl.bank.codes``: cyclic shifts of Gold/Kasami sequences, stored as a
+   formula) when the best code for (n, dim) is below ``expected_sparse_ratio(n)`` times the Welch/Levenstein
+   bound: an optimistic figure for what ``sparse`` reaches in 60 s (1.1x at N = 1000, 2.0x at 10^4, 3.5x at
+   10^5, measured on this project's CPU), so N = 1000 keeps ``sparse`` and 10^4 .. 10^7 get codes;
+5. ``sparse`` otherwise. ``allpairs`` is never chosen: below 2048 vectors ``sparse`` tracks every pair too,
    with the same cost per step, and measured lower coherence (N = 1000, d = 128, 20 s: 0.119 against 0.262).
 """
 
@@ -39,14 +44,15 @@ class GenerationResult:
     """A generated bank.
 
     Attributes:
-        vectors: ``(n, dim)`` float32 CPU tensor of unit rows.
+        vectors: ``(n, dim)`` float32 CPU tensor of unit rows; ``None`` for a code bank.
         method: The concrete method used (never ``"auto"``).
         info: JSON-ready record: steps, seconds, time per step, final coherence, objective, stop reason, ...
     """
 
-    vectors: torch.Tensor
+    vectors: torch.Tensor | None
     method: str
     info: dict[str, Any] = field(default_factory=dict)
+    code: Any = None  # a SequenceCode for the code methods (then ``vectors`` is None: rows are computed on demand)
 
 
 GENERATORS: Registry[GenerationResult] = Registry("bank generation method")
@@ -88,6 +94,39 @@ def _optimised(name: str, run: Callable[..., tuple[torch.Tensor, dict]], patienc
     return factory
 
 
+def _code_method(name: str, families: tuple[str, ...]) -> Callable[..., GenerationResult]:
+    def factory(n: int, dim: int, **_: Any) -> GenerationResult:
+        import time
+
+        from ..codes import SequenceCode, choose_code, code_coherence
+
+        start = time.perf_counter()
+        choice = choose_code(n, dim, families)
+        if choice is None:
+            raise ValueError(
+                f"method {name!r} has no {'/'.join(families)} code with length <= dim={dim} that holds n={n} vectors; "
+                f"use a larger dim, fewer vectors, or 'auto'"
+            )
+        code = SequenceCode(choice.family, choice.m, n, dim)
+        coh = code_coherence(code)
+        info = {
+            "steps": 0,
+            "final_coherence": coh.value,
+            "coherence_exact": coh.exact,
+            "stop_reason": "exact construction",
+            "family": code.family,
+            "m": code.m,
+            "length": code.length,
+            "members": code.n_members,
+            "seconds": round(time.perf_counter() - start, 4),
+        }
+        return GenerationResult(None, name, info, code=code)
+
+    return factory
+
+
+GENERATORS.register("gold")(_code_method("gold", ("gold",)))
+GENERATORS.register("kasami")(_code_method("kasami", ("kasami_small", "kasami_large")))
 GENERATORS.register("allpairs")(_optimised("allpairs", allpairs_vectors, patience=500))
 GENERATORS.register("sparse")(_optimised("sparse", sparse_vectors, patience=50))
 
@@ -103,6 +142,11 @@ def choose_method(n: int, dim: int) -> str:
     if is_power_of_four(dim) and n <= kerdock_capacity(dim):
         if 1.0 / math.sqrt(dim) <= KERDOCK_BOUND_RATIO * coherence_lower_bound(n, dim):
             return "kerdock"
+    from ..codes.choose import code_method_for
+
+    code_method = code_method_for(n, dim)
+    if code_method is not None:
+        return code_method
     return "sparse"
 
 
