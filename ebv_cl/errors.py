@@ -18,6 +18,7 @@ __all__ = [
     "NotBuiltError",
     "ConfigError",
     "DataRootError",
+    "MissingExtraError",
 ]
 
 
@@ -71,3 +72,7 @@ class ConfigError(EbvClError, ValueError):
 
 class DataRootError(EbvClError, FileNotFoundError):
     """A dataset root is missing or does not have the expected layout."""
+
+
+class MissingExtraError(EbvClError, ImportError):
+    """An optional dependency is needed (Ray for ``--workers`` or Ray shards) but not installed."""

@@ -33,6 +33,8 @@ A config file is one YAML mapping with these top-level keys (all optional except
     data_root: null              # dataset root; null means $EBV_CL_DATA
     progress: true               # progress bars while training
     checkpoint: true             # save a checkpoint after every experience (needed for --resume)
+    cpus_per_job: 1              # with --workers: CPUs Ray reserves for each (strategy, seed) job [1]
+    gpus_per_job: 0              # with --workers: GPUs (may be fractional) Ray reserves for each job [0]
 
 A strategy mapping has the keys ``head``, ``method`` (null or absent: ``replay`` when ``buffer_size > 0``, else
 ``naive``), ``name`` (its label in the results, default
@@ -133,6 +135,8 @@ class RunConfig:
     data_root: str | None = None
     progress: bool = True
     checkpoint: bool = True
+    cpus_per_job: float = 1.0
+    gpus_per_job: float = 0.0
 
     def __post_init__(self) -> None:
         default = "replay" if self.buffer_size > 0 else "naive"
@@ -174,6 +178,9 @@ def _check_values(c: RunConfig) -> None:
     for key, value in {"bank.n": c.bank.n, "bank.dim": c.bank.dim, "threads": c.threads}.items():
         if value is not None and value < 1:
             raise ConfigError(f"{key} = {value}: expected an int >= 1 or null")
+    for key, value in {"cpus_per_job": c.cpus_per_job, "gpus_per_job": c.gpus_per_job}.items():
+        if value < 0 or value != value:
+            raise ConfigError(f"{key} = {value}: expected a number >= 0")
     for i, s in enumerate(c.strategies):
         if s.lr is not None and not s.lr > 0:
             raise ConfigError(f"strategies[{i}].lr = {s.lr}: expected a number > 0 or null")
