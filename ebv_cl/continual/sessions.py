@@ -12,7 +12,8 @@ is a plain function ``update(head, features, labels, *, anchors, options)`` regi
   every older class (``ebv_cl.heads.align``, NC-FSCIL's alignment); ``align_steps: 0`` keeps it frozen.
 - ``none``: nothing (the new classes only get their allocated column).
 
-``HEAD_UPDATES`` says which updates each head allows, the first being its default. No Avalanche here.
+``HEAD_UPDATES`` says which updates each head allows, the first being its default; a head it does not list
+allows only ``none``. No Avalanche here.
 """
 
 from __future__ import annotations
@@ -79,9 +80,7 @@ def resolve_session_update(head: str, update: str) -> str:
     Raises:
         ConfigError: on an unknown update or one the head does not allow (the message lists the allowed ones).
     """
-    allowed = HEAD_UPDATES.get(head)
-    if allowed is None:
-        raise ConfigError(f"head {head!r} has no few-shot session update; heads with one: {', '.join(HEAD_UPDATES)}")
+    allowed = HEAD_UPDATES.get(head, ("none",))
     if update == "auto":
         return allowed[0]
     if update not in SESSION_UPDATES:

@@ -1,11 +1,12 @@
 """Ready scenario specs for the standard protocols, usable as ``{"preset": name, ...overrides}``.
 
 Few-shot class-incremental (FSCIL) protocols of the literature: ``cifar100_fscil`` (60 base classes, then 8
-sessions of 5-way 5-shot, fixed class order 0..99, the shots of TOPIC/CEC's published index lists), ``miniimagenet_fscil`` (the same on miniImageNet exported as
-``{train,test}/<class>/<image>`` class folders, 84x84), ``cub200_fscil`` (100 base classes, then 10 sessions of
-10-way 5-shot, class folders, 224x224) and ``omniglot_fscil`` (200 base characters, then 10 sessions of 5-way
-5-shot, seeded class order). miniImageNet and CUB-200 draw their shots with the seed (their published lists
-name image files, which the class-folder loader does not keep). Class-incremental splits: ``split_digits``, ``split_fashion_mnist``,
+sessions of 5-way 5-shot, fixed class order 0..99, the shots of TOPIC/CEC's published index lists),
+``miniimagenet_fscil`` (the same on miniImageNet exported as ``{train,test}/<class>/<image>`` class folders,
+84x84), ``cub200_fscil`` (100 base classes, then 10 sessions of 10-way 5-shot, class folders, 224x224) and
+``omniglot_fscil`` (200 base characters, then 10 sessions of 5-way 5-shot, seeded class order). miniImageNet and
+CUB-200 draw their shots with the seed (their published lists name image files, which the class-folder loader
+does not keep). Class-incremental splits: ``split_digits``, ``split_fashion_mnist``,
 ``split_cifar10`` (5 experiences of 2 classes), and long-tailed ones: ``cifar10_lt`` / ``cifar100_lt``
 (imbalance ratio 100) and ``emnist_lt`` (EMNIST ByClass's natural imbalance, 62 classes in 6 experiences, the
 2 leftover classes added to the first).
