@@ -72,6 +72,21 @@ def test_imprint_sets_normalised_means_at_the_old_rows_norm(name):
         assert torch.allclose(head.bias[3:], head.bias[:3].mean().expand(2))
 
 
+def test_imprint_calibrates_a_linear_head_against_the_trained_classes():
+    torch.manual_seed(0)
+    head = create_head("fc", 8)
+    head.add_classes([0, 1, 2])
+    anchors = (torch.rand(3, 8), torch.tensor([0, 1, 2]))
+    head.add_classes([3, 4])
+    x, y = torch.rand(10, 8), torch.tensor([3, 4] * 5)  # non-negative, like ReLU features
+    imprint_classes(head, x, y, anchors=anchors)
+    with torch.no_grad():
+        target = head(anchors[0])[torch.arange(3), torch.arange(3)].mean()
+        means = torch.stack([x[y == c].mean(0) for c in (3, 4)])
+        own = head(means)[torch.arange(2), torch.tensor([3, 4])]
+    assert torch.allclose(own, target.expand(2), atol=1e-5)
+
+
 @pytest.mark.parametrize("name", ["ncm", "ebv"])
 def test_imprint_refuses_heads_without_rows(name, bank):
     head = create_head(name, 8, bank=bank)

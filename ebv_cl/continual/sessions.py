@@ -5,7 +5,8 @@ classes, then adds each session's classes from K samples without training the ba
 is a plain function ``update(head, features, labels, *, anchors, options)`` registered in ``SESSION_UPDATES``:
 
 - ``imprint``: weight imprinting (``fc``, ``tau_norm``, ``angular``): the new rows are the normalised class
-  means (``ebv_cl.heads.imprint``); tau-norm keeps the tau chosen on held-out base data.
+  means, each calibrated against the stored means of the older classes (``ebv_cl.heads.imprint``); tau-norm
+  keeps the tau chosen on held-out base data.
 - ``means``: nearest class mean (``ncm``): the new classes' means from their samples.
 - ``align``: feature-classifier alignment (``ebv``, ``hadamard``): the new classes take their fixed vectors
   (already allocated) and the head's projection is fine-tuned on the samples plus the stored mean features of
@@ -48,7 +49,7 @@ Anchors = tuple[torch.Tensor, torch.Tensor]
 @SESSION_UPDATES.register("imprint")
 def _imprint(head: ClassifierHead, features: torch.Tensor, labels: torch.Tensor, *, anchors: Anchors | None,
              options: Mapping[str, Any]) -> None:
-    imprint_classes(head, features, labels)
+    imprint_classes(head, features, labels, anchors=anchors)
 
 
 @SESSION_UPDATES.register("means")

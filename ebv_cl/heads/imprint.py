@@ -6,6 +6,14 @@ embedded samples into the new row. ``imprint_classes`` does this for the heads w
 rows that are not imprinted (so an imprinted class neither dominates nor vanishes next to trained ones), and
 the bias, if any, the mean bias of those rows. ``class_means`` is the plain per-class mean used here and by the
 few-shot session updates.
+
+That is the whole story for a cosine classifier (``angular``). A plain linear head scores raw, non-negative
+backbone features, so a row along a class mean scores every sample high (all features share the positive
+orthant) and the imprinted classes take over. Given the stored mean features of the trained classes,
+``imprint_classes(..., anchors=...)`` therefore calibrates each imprinted class: its bias (or, without a bias,
+its row's length) is set so that its prediction logit at its own mean equals the average prediction logit of
+the trained classes at theirs. A cosine head's logits do not depend on the row's length, so there it changes
+nothing.
 """
 
 from __future__ import annotations
@@ -45,7 +53,32 @@ def class_means(features: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Ten
 
 
 @torch.no_grad()
-def imprint_classes(head: ClassifierHead, features: torch.Tensor, labels: Iterable[Any] | torch.Tensor) -> list[int]:
+def _own_logits(head: ClassifierHead, means: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    logits = head.prediction_logits(means.to(head.weight))  # type: ignore[arg-type]
+    return logits[torch.arange(len(columns)), columns.to(logits.device)]
+
+
+@torch.no_grad()
+def _calibrate(head: ClassifierHead, columns: torch.Tensor, means: torch.Tensor,
+               anchors: tuple[torch.Tensor, torch.Tensor]) -> None:
+    old_cols = head.columns_of(anchors[1])
+    keep = ~torch.isin(old_cols, columns)
+    if not bool(keep.any()):
+        return
+    target = _own_logits(head, anchors[0][keep], old_cols[keep]).mean()
+    bias = getattr(head, "bias", None)
+    for _ in range(3):  # exact in one step with a bias; the length's effect may be damped by tau
+        own = _own_logits(head, means, columns)
+        if isinstance(bias, nn.Parameter):
+            bias[columns.to(bias.device)] += (target - own).to(bias)
+            return
+        factor = (target / own).where(own > 0, torch.ones_like(own)).clamp(0.1, 10.0)
+        head.weight[columns.to(head.weight.device)] *= factor[:, None].to(head.weight)
+
+
+@torch.no_grad()
+def imprint_classes(head: ClassifierHead, features: torch.Tensor, labels: Iterable[Any] | torch.Tensor, *,
+                    anchors: tuple[torch.Tensor, Iterable[Any] | torch.Tensor] | None = None) -> list[int]:
     """Set the weight rows (and biases) of the classes in ``labels`` from their normalised mean features.
 
     Args:
@@ -53,6 +86,8 @@ def imprint_classes(head: ClassifierHead, features: torch.Tensor, labels: Iterab
             which every label is already added.
         features: ``(n, in_features)`` features of the samples.
         labels: Their ``n`` class labels.
+        anchors: ``(means, labels)``: mean features ``(k, in_features)`` of trained classes; when given, each
+            imprinted class is calibrated to their average own-class prediction logit (module docstring).
 
     Returns:
         The imprinted columns, sorted.
@@ -80,4 +115,7 @@ def imprint_classes(head: ClassifierHead, features: torch.Tensor, labels: Iterab
     if isinstance(bias, nn.Parameter):
         fill = bias.detach()[others.to(bias.device)].mean() if bool(others.any()) else 0.0
         bias[columns.to(bias.device)] = fill
+    if anchors is not None and len(anchors[0]):
+        _, raw_means = class_means(x.float(), cols)
+        _calibrate(head, columns, raw_means, (anchors[0].float(), torch.as_tensor(anchors[1]).long()))
     return sorted(columns.tolist())
