@@ -14,6 +14,7 @@ __all__ = [
     "UnknownLabelError",
     "BankFileError",
     "BankMismatchError",
+    "BankTooLargeError",
     "NotBuiltError",
     "ConfigError",
     "DataRootError",
@@ -54,6 +55,10 @@ class BankFileError(EbvClError, ValueError):
 
 class BankMismatchError(EbvClError, ValueError):
     """A bank, state dict or file disagrees in shape with what it is loaded into."""
+
+
+class BankTooLargeError(EbvClError, ValueError):
+    """A code bank was asked for all its rows at once (``bank.vectors``) although they exceed the memory limit."""
 
 
 class NotBuiltError(EbvClError, RuntimeError):

@@ -13,7 +13,8 @@ from ebv_cl.bank.generate.sparse import SparseConfig, sparse_vectors
 
 
 def test_method_names() -> None:
-    assert method_names() == ["allpairs", "auto", "kerdock", "orthogonal", "simplex", "sparse"]
+    assert method_names() == ["allpairs", "auto", "etf", "gold", "kasami", "kerdock", "orthogonal", "simplex",
+                              "smooth", "sparse"]
 
 
 def test_random_bank_is_seeded_unit_and_leaves_global_rng() -> None:
@@ -74,15 +75,15 @@ def test_time_budget_and_default_budget() -> None:
 @pytest.mark.parametrize(
     "n, dim, expected",
     [(5, 8, "orthogonal"), (8, 8, "orthogonal"), (9, 8, "simplex"), (2112, 64, "kerdock"), (1000, 64, "kerdock"),
-     (70, 64, "sparse"), (150, 64, "sparse"), (300, 64, "kerdock"), (3000, 64, "sparse"), (1000, 128, "sparse"), (33024, 256, "kerdock")],
+     (70, 64, "smooth"), (150, 64, "smooth"), (300, 64, "kerdock"), (3000, 64, "sparse"), (1000, 128, "sparse"), (33024, 256, "kerdock")],
 )
 def test_auto_choice(n: int, dim: int, expected: str) -> None:
     assert choose_method(n, dim) == expected
 
 
 def test_auto_returns_concrete_method() -> None:
-    result = generate_vectors(20, 7, seed=0, max_steps=5)
-    assert result.method == "sparse" and result.info["requested_method"] == "auto"
+    result = generate_vectors(20, 9, seed=0, max_steps=5)
+    assert result.method == "smooth" and result.info["requested_method"] == "auto"
     assert generate_vectors(1, 7).method == "orthogonal"
 
 

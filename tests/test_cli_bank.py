@@ -71,3 +71,34 @@ def test_corrupt_bank_file_is_a_one_line_error(tmp_path):
 def test_bad_argument_values_exit_non_zero(tmp_path):
     result = run_cli("bank", "generate", "--n", "0", "--dim", "4", "--out", str(tmp_path / "x"))
     assert result.returncode == 2 and "expected an integer >= 1" in result.stderr
+
+
+def test_code_bank_generate_and_stats_with_sample(tmp_path, capsys):
+    out = tmp_path / "g.ebv"
+    assert main(["bank", "generate", "--n", "16383", "--dim", "128", "--out", str(out), "--json"]) == 0
+    generated = json.loads(capsys.readouterr().out)
+    assert generated["method"] == "gold" and generated["code"]["m"] == 7 and generated["bytes"] < 4096
+    assert generated["coherence"] == pytest.approx(17 / 127) and generated["coherence_exact"]
+    assert main(["bank", "stats", str(out), "--json", "--sample", "40"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["coherence"] == pytest.approx(17 / 127) and record["code"]["family"] == "gold"
+    assert record["sample"]["all_rows"] and record["sample"]["consistent"]
+    assert record["sample"]["max_abs_cos"] <= record["coherence"] + 1e-9
+
+
+def test_stats_sample_on_a_dense_bank(tmp_path, random_unit_vectors, capsys):
+    v = random_unit_vectors(300, 8, seed=2)
+    EBVBank(v).save(tmp_path / "d.ebv")
+    assert main(["bank", "stats", str(tmp_path / "d.ebv"), "--json", "--sample", "300"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["sample"]["max_abs_cos"] == pytest.approx(record["coherence"], abs=1e-6)
+
+
+def test_tampered_code_bank_is_a_one_line_error(tmp_path, capsys):
+    path = tmp_path / "c.ebv"
+    EBVBank.generate(2000, 64, method="kasami").save(path)
+    raw = path.read_bytes().replace(b'"padding": "zero"', b'"padding": "zeRo"')
+    path.write_bytes(raw)
+    assert main(["bank", "stats", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ebv-cl: error:") and "checksum" in err[0]

@@ -8,6 +8,12 @@ The header holds the metadata (format version, n, dim, seed, method, alpha, cohe
 the vector bytes and a sha256 of the header itself, so a truncated, bit-flipped or tampered file, a file of
 another format version, or one whose size disagrees with its metadata raises ``BankFileError``. The vectors
 start at a 64-byte aligned offset so large banks can be memory-mapped. Writes are atomic.
+
+Format version 2 holds a *code bank* (``ebv_cl.bank.codes``) as a formula instead of rows: the same magic and
+header layout, with ``"code"`` (family, m, feedback polynomial, decimations, padding, n, dim), ``code_sha256``
+(of the formula), ``sequences_sha256`` (of the int8 sequences the formula generates, so a file is refused when
+the generator no longer reproduces them) and ``header_sha256``; nothing follows the header. A 10^7-row bank is a
+few kilobytes. Version 1 files stay readable.
 """
 
 from __future__ import annotations
@@ -24,10 +30,22 @@ import numpy as np
 from ..atomic import atomic_write
 from ..errors import BankFileError
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "write_bank_file", "read_bank_file", "vectors_sha256"]
+__all__ = [
+    "FORMAT_VERSION",
+    "FORMULA_VERSION",
+    "MAGIC",
+    "write_bank_file",
+    "read_bank_file",
+    "read_bank_header",
+    "write_formula_file",
+    "read_formula_file",
+    "vectors_sha256",
+]
 
 MAGIC = b"EBVBANK\n"
 FORMAT_VERSION = 1
+FORMULA_VERSION = 2
+_FORMULA_REQUIRED = ("format_version", "n", "dim", "code", "code_sha256", "sequences_sha256", "header_sha256")
 _ALIGN = 64
 _REQUIRED = ("format_version", "n", "dim", "dtype", "vectors_sha256", "header_sha256")
 
@@ -82,20 +100,14 @@ def write_bank_file(path: str | os.PathLike, vectors: np.ndarray, metadata: dict
     return atomic_write(path, write)
 
 
-def read_bank_file(path: str | os.PathLike, *, mmap: bool = False, verify: bool = True) -> tuple[np.ndarray, dict]:
-    """Read and check a bank file.
-
-    Args:
-        path: The file written by ``write_bank_file``.
-        mmap: Memory-map the vectors instead of reading them (for banks larger than memory).
-        verify: Check the sha256 of the vectors (reads every byte once).
+def read_bank_header(path: str | os.PathLike) -> tuple[dict, int]:
+    """Read the JSON header of a bank file (any format version) without checking it.
 
     Returns:
-        ``(vectors, header)``: a float32 ``(n, dim)`` array and the header dict.
+        ``(header, offset)``: the header dict and the byte offset where the payload starts.
 
     Raises:
-        BankFileError: if the file is missing, not a bank file, truncated, corrupt, tampered with, of another
-            format version, or its size disagrees with its metadata.
+        BankFileError: if the file is missing, not a bank file, or its header is truncated or not JSON.
     """
     p = Path(path)
     if not p.is_file():
@@ -117,6 +129,32 @@ def read_bank_file(path: str | os.PathLike, *, mmap: bool = False, verify: bool 
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BankFileError(f"{str(p)!r} has a corrupt header: {exc}") from None
+    if not isinstance(header, dict):
+        raise BankFileError(f"{str(p)!r} has a header that is not a JSON object")
+    return header, offset
+
+
+def read_bank_file(path: str | os.PathLike, *, mmap: bool = False, verify: bool = True) -> tuple[np.ndarray, dict]:
+    """Read and check a bank file.
+
+    Args:
+        path: The file written by ``write_bank_file``.
+        mmap: Memory-map the vectors instead of reading them (for banks larger than memory).
+        verify: Check the sha256 of the vectors (reads every byte once).
+
+    Returns:
+        ``(vectors, header)``: a float32 ``(n, dim)`` array and the header dict.
+
+    Raises:
+        BankFileError: if the file is missing, not a bank file, truncated, corrupt, tampered with, of another
+            format version, or its size disagrees with its metadata.
+    """
+    p = Path(path)
+    header, offset = read_bank_header(p)
+    size = p.stat().st_size
+    if header.get("format_version") == FORMULA_VERSION:
+        raise BankFileError(f"{str(p)!r} holds a code bank (a formula, format version {FORMULA_VERSION}), not rows: "
+                            f"load it with EBVBank.load")
     if not isinstance(header, dict) or any(k not in header for k in _REQUIRED):
         missing = [k for k in _REQUIRED if not isinstance(header, dict) or k not in header]
         raise BankFileError(f"{str(p)!r} has a header without the required keys {missing}")
@@ -142,3 +180,52 @@ def read_bank_file(path: str | os.PathLike, *, mmap: bool = False, verify: bool 
     if verify and vectors_sha256(vectors) != header["vectors_sha256"]:
         raise BankFileError(f"{str(p)!r} is corrupt: the sha256 of its vectors does not match its metadata")
     return vectors, header
+
+
+def write_formula_file(path: str | os.PathLike, formula: dict[str, Any], metadata: dict[str, Any], *,
+                       code_sha256: str, sequences_sha256: str) -> Path:
+    """Atomically write a code bank: its ``formula`` (``SequenceCode.formula()``), metadata and checksums."""
+    header = dict(metadata)
+    header.update(
+        format_version=FORMULA_VERSION,
+        n=int(formula["n"]),
+        dim=int(formula["dim"]),
+        code=formula,
+        code_sha256=code_sha256,
+        sequences_sha256=sequences_sha256,
+    )
+    header["header_sha256"] = _header_digest(header)
+    raw = json.dumps(header, sort_keys=True).encode("utf-8")
+
+    def write(f) -> None:
+        f.write(MAGIC)
+        f.write(struct.pack("<I", len(raw)))
+        f.write(raw)
+
+    return atomic_write(path, write)
+
+
+def read_formula_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check the header of a code bank file (format version 2); the formula itself is checked by
+    ``EBVBank.load``.
+
+    Raises:
+        BankFileError: if the file is not a version-2 bank file, lacks a key, was altered (header checksum) or
+            has bytes after its header.
+    """
+    p = Path(path)
+    header, offset = read_bank_header(p)
+    if header.get("format_version") != FORMULA_VERSION:
+        raise BankFileError(f"{str(p)!r} has bank format version {header.get('format_version')!r}, expected the code "
+                            f"bank version {FORMULA_VERSION}")
+    missing = [k for k in _FORMULA_REQUIRED if k not in header]
+    if missing:
+        raise BankFileError(f"{str(p)!r} has a code bank header without the required keys {missing}")
+    if header["header_sha256"] != _header_digest(header):
+        raise BankFileError(f"{str(p)!r} has a header whose checksum does not match: the metadata was altered")
+    size = p.stat().st_size
+    if size != offset:
+        raise BankFileError(f"{str(p)!r} is a code bank file with {size - offset} unexpected bytes after its header")
+    if not isinstance(header["code"], dict):
+        raise BankFileError(f"{str(p)!r} has a code entry that is not a JSON object")
+    return header

@@ -53,6 +53,9 @@ class BankStats:
     levenstein_bound: float | None
     lower_bound: float
     coherence_to_bound: float | None
+    coherence_exact: bool = True
+    coherence_lower: float | None = None
+    note: str | None = None
 
     def to_dict(self) -> dict:
         """The figures as a JSON-ready dict."""

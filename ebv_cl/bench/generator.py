@@ -5,6 +5,13 @@ same time budget and seed; the table shows time, exact final coherence, its rati
 bound and to a random bank, peak memory, time per step and per neighbour refresh. Anchor rows put ebv-cl next
 to the official EBV banks for N = 1000 (coherence measured from the EBV authors' files). Timings taken on a
 shared machine vary with its load: compare the methods of one run, not runs of different days.
+
+``--codes`` runs the code-bank table instead: for (N, d) = (16,383, 128), (10^5, 512), (262,143, 512),
+(10^6, 512), (10^6, 1024), (10^7, 1024) (``--code-sizes``) the method ``auto`` (a Gold/Kasami code bank there)
+with its exact structural coherence, the Welch/Levenstein bound and the ratio, seconds, bytes of the bank file
+and peak memory; next to it ``sparse`` with a time budget of ``max(code seconds, --code-sparse-budget)`` where
+it can run at all (N <= ``--sparse-max-n``; above that a single exact ``N^2 d`` neighbour refresh of ``sparse``
+takes minutes, so the row says it was skipped and why).
 """
 
 from __future__ import annotations
@@ -18,11 +25,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OFFICIAL_EBV_COHERENCE", "DEFAULT_SIZES", "add_arguments", "main", "run_one"]
+__all__ = ["OFFICIAL_EBV_COHERENCE", "DEFAULT_SIZES", "CODE_SIZES", "add_arguments", "main", "run_one", "run_code_one"]
 
 # Coherence of the EBV authors' released banks, N = 1000 classes, by dimension (measured from their files).
 OFFICIAL_EBV_COHERENCE = {100: 0.135, 200: 0.080, 300: 0.058, 400: 0.044, 500: 0.035}
 DEFAULT_SIZES = "1000x128,1000x512,10000x128,10000x512,100000x512"
+CODE_SIZES = "16383x128,100000x512,262143x512,1000000x512,1000000x1024,10000000x1024"
 
 
 def _parse_sizes(text: str) -> list[tuple[int, int]]:
@@ -80,10 +88,53 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _spawned(job: dict[str, Any]) -> dict[str, Any]:
+def run_code_one(job: dict[str, Any]) -> dict[str, Any]:
+    """Generate one bank with ``EBVBank.generate`` (a code bank for ``auto`` at large N), save it to a temporary
+    folder and measure time (generation with its exact coherence, plus the save), bytes on disk and memory."""
+    import tempfile
+
+    import torch
+
+    from ebv_cl.bank import EBVBank, coherence_lower_bound, levenstein_bound, welch_bound
+
+    torch.set_num_threads(job.get("threads") or torch.get_num_threads())
+    n, d = job["n"], job["dim"]
+    start_rss = _rss_mib()
+    start = time.perf_counter()
+    cpu = time.process_time()
+    bank = EBVBank.generate(n, d, method=job["method"], seed=job["seed"], time_budget=job.get("budget"))
+    coh = bank.info.get("final_coherence")
+    exact = bank.info.get("coherence_exact", True)
+    if coh is None:
+        coh = bank.coherence
+    with tempfile.TemporaryDirectory() as tmp:
+        path = bank.save(Path(tmp) / "bank.ebv")
+        size = path.stat().st_size
+        seconds = time.perf_counter() - start
+        cpu_seconds = time.process_time() - cpu
+        verify = time.perf_counter()
+        reloaded = EBVBank.load(path)  # checks the formula's sequences (code) or the vectors' sha256 (dense)
+        verified = reloaded.stats().coherence if reloaded.code is not None else None
+        verify_seconds = time.perf_counter() - verify
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    bound = coherence_lower_bound(n, d)
+    code = bank.code
+    return {
+        "n": n, "dim": d, "method": job["method"], "concrete_method": bank.method, "seed": job["seed"],
+        "budget_s": job.get("budget"), "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
+        "coherence": coh, "coherence_exact": bool(exact), "welch_bound": welch_bound(n, d),
+        "levenstein_bound": levenstein_bound(n, d), "to_bound": coh / bound if bound > 0 else None,
+        "bytes": size, "peak_rss_mib": round(peak, 1), "extra_rss_mib": round(peak - start_rss, 1),
+        "code": f"{code.family} m={code.m} n={code.length}" if code is not None else None,
+        "verify_seconds": round(verify_seconds, 2) if verified is not None else None, "verified_coherence": verified,
+        "steps": bank.info.get("steps"), "stop_reason": bank.info.get("stop_reason"),
+    }
+
+
+def _spawned(job: dict[str, Any], fn: Any = None) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1) as pool:
-        return pool.apply(run_one, (job,))
+        return pool.apply(fn or run_one, (job,))
 
 
 def _jobs(args: argparse.Namespace, cuda: bool) -> list[dict[str, Any]]:
@@ -126,6 +177,54 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _code_table(rows: list[dict[str, Any]]) -> str:
+    head = (f"{'N':>9} {'d':>5} {'method':<7} {'code / budget':<24} {'time s':>7} {'cpu s':>6} {'coher.':>7} "
+            f"{'exact':>5} {'bound':>7} {'/bound':>6} {'bytes':>9} {'peak MiB':>8} {'stats s':>7}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        if r.get("skipped"):
+            lines.append(f"{r['n']:>9} {r['dim']:>5} {r['method']:<7} skipped: {r['skipped']}")
+            continue
+        what = r.get("code") or f"{r['concrete_method']} {_fmt(r.get('budget_s'), '.0f')} s"
+        lines.append(
+            f"{r['n']:>9} {r['dim']:>5} {r['concrete_method'][:7]:<7} {what[:24]:<24} {r['seconds']:>7.1f} "
+            f"{_fmt(r.get('cpu_seconds'), '.1f'):>6} {r['coherence']:>7.4f} "
+            f"{'yes' if r.get('coherence_exact', True) else 'UB':>5} "
+            f"{max(r['welch_bound'], r['levenstein_bound'] or 0):>7.4f} {_fmt(r['to_bound'], '.3f'):>6} "
+            f"{_fmt(r.get('bytes'), 'd'):>9} {r['peak_rss_mib']:>8.0f} {_fmt(r.get('verify_seconds'), '.1f'):>7}"
+        )
+    lines.append("time s: generation with its exact coherence + save; stats s: load (formula checks) + structural "
+                 "coherence; exact UB = upper bound")
+    return "\n".join(lines)
+
+
+def _run_codes(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from ebv_cl.bank import coherence_lower_bound
+
+    rows: list[dict[str, Any]] = []
+    base = {"seed": args.seed, "device": args.device, "threads": args.threads, "progress": False}
+    for n, d in _parse_sizes(args.code_sizes):
+        job = {**base, "n": n, "dim": d, "method": args.code_method, "budget": args.code_sparse_budget}
+        print(f"running {args.code_method} n={n} d={d} ...", file=sys.stderr, flush=True)
+        row = _spawned(job, run_code_one) if args.isolate else run_code_one(job)
+        row["group"] = "code"
+        rows.append(row)
+        if row["concrete_method"] == "sparse":
+            continue  # auto already chose sparse here: the row above is the comparison
+        if n > args.sparse_max_n:
+            rows.append({"n": n, "dim": d, "method": "sparse", "group": "code", "bound": coherence_lower_bound(n, d),
+                         "skipped": f"N > --sparse-max-n {args.sparse_max_n} (one exact N^2 d neighbour refresh of "
+                                    f"sparse takes minutes: 135-662 s at 10^5 x 512)"})
+            continue
+        budget = max(row["seconds"], args.code_sparse_budget)
+        sjob = {**base, "n": n, "dim": d, "method": "sparse", "budget": budget}
+        print(f"running sparse n={n} d={d} budget {budget:.0f} s ...", file=sys.stderr, flush=True)
+        srow = _spawned(sjob, run_code_one) if args.isolate else run_code_one(sjob)
+        srow["group"] = "code"
+        rows.append(srow)
+    return rows
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the benchmark's options to ``parser``."""
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help=f"comma-separated NxD (default {DEFAULT_SIZES}); "
@@ -137,6 +236,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="add the official EBV bank rows, N=1000, d=100..500 (default on)")
     parser.add_argument("--anchor-method", default="auto", help="method for the anchor rows (default auto)")
     parser.add_argument("--anchor-budget", type=float, default=60.0, help="seconds per anchor row (default 60)")
+    parser.add_argument("--codes", action="store_true",
+                        help="run the code-bank table instead (auto = Gold/Kasami at large N, against sparse)")
+    parser.add_argument("--code-sizes", default=CODE_SIZES, help=f"NxD for --codes (default {CODE_SIZES})")
+    parser.add_argument("--code-method", default="auto", help="method of the code rows (default auto)")
+    parser.add_argument("--code-sparse-budget", type=float, default=10.0,
+                        help="least seconds for the sparse comparison of --codes (default 10; it gets "
+                             "max(code seconds, this))")
+    parser.add_argument("--sparse-max-n", type=int, default=20000,
+                        help="--codes: skip sparse above this N (default 20000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per run (default torch's)")
@@ -153,6 +261,16 @@ def main(args: argparse.Namespace) -> int:
     import torch
 
     cuda = torch.cuda.is_available()
+    if getattr(args, "codes", False):
+        rows = _run_codes(args)
+        record = {"device": args.device, "cuda_available": cuda, "torch_threads": torch.get_num_threads(),
+                  "suite": "codes", "rows": rows}
+        if args.out:
+            from ..atomic import atomic_write_json
+
+            atomic_write_json(Path(args.out), record)
+        print(json.dumps(record, indent=2) if args.json else _code_table(rows))
+        return 0
     if args.quick:
         args.sizes, args.budget, args.anchor_budget = "1000x128,2000x64", 10.0, 10.0
     jobs = _jobs(args, cuda)

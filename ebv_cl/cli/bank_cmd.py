@@ -27,17 +27,25 @@ def _generate(args: argparse.Namespace) -> int:
     )
     seconds = time.perf_counter() - start
     stats = bank.stats()
-    bank.save(args.out)
-    record = {"path": str(args.out), "method": bank.method, "seed": bank.seed, "seconds": round(seconds, 3)}
+    path = bank.save(args.out)
+    record = {"path": str(args.out), "method": bank.method, "seed": bank.seed, "seconds": round(seconds, 3),
+              "bytes": path.stat().st_size}
+    if bank.code is not None:
+        record["code"] = bank.code.formula()
     record.update(stats.to_dict())
     if args.json:
         print(json.dumps(record))
     else:
         bound = stats.lower_bound
         ratio = f"{stats.coherence / bound:.3f}x the bound {bound:.4f}" if bound > 0 else "bound 0"
+        kind = ""
+        if bank.code is not None:
+            code = bank.code
+            exact = "" if stats.coherence_exact else " (upper bound)"
+            kind = f" ({code.family} m={code.m}, length {code.length}, {code.n_members} sequences){exact}"
         print(
-            f"wrote {args.out}: n={bank.n} dim={bank.dim} method={bank.method} coherence={stats.coherence:.4f} "
-            f"({ratio}), min angle {stats.min_angle_deg:.2f} deg, {seconds:.1f} s"
+            f"wrote {args.out}: n={bank.n} dim={bank.dim} method={bank.method}{kind} coherence={stats.coherence:.4f} "
+            f"({ratio}), min angle {stats.min_angle_deg:.2f} deg, {seconds:.1f} s, {record['bytes']} bytes"
         )
     return 0
 
@@ -45,10 +53,20 @@ def _generate(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     from ..bank import EBVBank
 
+    start = time.perf_counter()
     bank = EBVBank.load(args.path, mmap=args.mmap)
     stats = bank.stats()
     record = {"path": str(args.path), "method": bank.method, "seed": bank.seed, "alpha": bank.alpha}
+    if bank.code is not None:
+        record["code"] = bank.code.formula()
     record.update(stats.to_dict())
+    if args.sample is not None:
+        from ..bank.codes import sample_check
+
+        check = sample_check(bank, args.sample, seed=args.sample_seed)
+        check["consistent"] = check["max_abs_cos"] <= stats.coherence + 1e-6 and check["unit_norm_error"] < 1e-4
+        record["sample"] = check
+    record["seconds"] = round(time.perf_counter() - start, 3)
     if args.json:
         print(json.dumps(record))
     else:
@@ -86,9 +104,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     gen.set_defaults(func=_generate)
 
-    st = sub.add_parser("stats", help="exact coherence, angles and bounds of a bank file")
+    st = sub.add_parser("stats", help="exact coherence, angles and bounds of a bank file (code banks: from their "
+                        "structure)")
     st.add_argument("path", help="a bank file written by 'ebv-cl bank generate'")
     st.add_argument("--json", action="store_true", help="print one JSON object")
     st.add_argument("--mmap", action="store_true", help="memory-map the vectors (large banks)")
+    st.add_argument("--sample", type=_positive_int, default=None, metavar="K",
+                    help="also check K random rows by brute force against every row (at most 262,144 random "
+                         "rows on larger banks); reports their largest |cos|, which must not exceed the coherence")
+    st.add_argument("--sample-seed", type=int, default=0, help="seed of --sample (default 0)")
     st.set_defaults(func=_stats)
     bank.set_defaults(func=lambda args: (bank.print_help(sys.stderr), 2)[1])

@@ -1,4 +1,4 @@
-"""Generating banks of unit vectors with small coherence: exact constructions and two optimisers.
+"""Generating banks of unit vectors with small coherence: exact constructions and three optimisers.
 
 ``generate_vectors(n, dim, method=...)`` is the entry point (``EBVBank.generate`` and
 ``ebv-cl bank generate`` call it); ``method_names()`` lists the registered methods; ``random_bank`` is the

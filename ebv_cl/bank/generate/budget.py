@@ -159,6 +159,11 @@ class Tracker:
             self.stop_reason = "plateau"
         return self.stop_reason is not None
 
+    def reset_plateau(self) -> None:
+        """Forget a plateau (for a method that changes its schedule instead of stopping) and clear the stop reason."""
+        self._since_improvement = 0
+        self.stop_reason = None
+
     def close(self) -> None:
         """Close the progress bar."""
         if self._bar is not None:
