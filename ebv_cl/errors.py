@@ -17,7 +17,10 @@ __all__ = [
     "BankTooLargeError",
     "NotBuiltError",
     "ConfigError",
+    "UnknownOptionError",
     "DataRootError",
+    "CheckpointError",
+    "MissingExtraError",
 ]
 
 
@@ -71,3 +74,19 @@ class ConfigError(EbvClError, ValueError):
 
 class DataRootError(EbvClError, FileNotFoundError):
     """A dataset root is missing or does not have the expected layout."""
+
+
+class UnknownOptionError(ConfigError, TypeError):
+    """A keyword option that the named head, backbone, dataset, index kind, ... does not take.
+
+    Both a ``ConfigError`` (it usually comes from a YAML key) and a ``TypeError`` (what Python raises for an
+    unexpected keyword argument).
+    """
+
+
+class CheckpointError(EbvClError, ValueError):
+    """A checkpoint file is unreadable or belongs to another run."""
+
+
+class MissingExtraError(EbvClError, ImportError):
+    """An optional dependency is needed (Ray for ``--workers`` or Ray shards) but not installed."""

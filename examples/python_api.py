@@ -35,7 +35,7 @@ for classes in experiences:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    print(f"after {classes[-1]}: {head.num_classes} classes, {head.trainable_head_params()} trainable head params")
+    print(f"after {classes[-1]}: {head.num_classes} classes, {head.trainable_head_params} trainable head params")
 
 # 3. Exact nearest-class search over the allocated bank vectors; it follows the head's slots as classes arrive.
 with torch.no_grad():

@@ -47,3 +47,31 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+class _QuietDeprecations:
+    """Avalanche's ``warnings`` as its ``@deprecated`` decorator sees it, minus the ``simplefilter("once",
+    DeprecationWarning)`` it calls on every use: that call overrides pytest's ``filterwarnings`` and fills the
+    test summary with Avalanche's own deprecation notices (not ebv-cl's business)."""
+
+    def __getattr__(self, name):
+        import warnings
+
+        return getattr(warnings, name)
+
+    @staticmethod
+    def simplefilter(action, category=Warning, lineno=0, append=False):
+        import warnings
+
+        if not (action == "once" and category is DeprecationWarning):
+            warnings.simplefilter(action, category, lineno, append)
+
+
+@pytest.fixture(autouse=True)
+def _avalanche_deprecations_quiet(monkeypatch):
+    import sys
+
+    annotations = sys.modules.get("avalanche._annotations")  # only once a test has imported Avalanche
+    if annotations is not None:
+        monkeypatch.setattr(annotations, "warnings", _QuietDeprecations())
+    yield

@@ -73,6 +73,43 @@ def test_bad_argument_values_exit_non_zero(tmp_path):
     assert result.returncode == 2 and "expected an integer >= 1" in result.stderr
 
 
+def test_stats_text_is_readable_and_says_why_a_bound_is_absent(tmp_path, capsys):
+    path = tmp_path / "b.ebv"
+    assert main(["bank", "generate", "--n", "20", "--dim", "8", "--max-steps", "5", "--out", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["bank", "stats", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "levenstein_bound    n/a (the real Levenstein bound applies only when n > dim (dim + 1) / 2 = 36)" in out
+    coherence = next(line for line in out.splitlines() if line.startswith("coherence "))
+    assert len(coherence.split()[-1]) <= 8  # 6 significant digits, not 17
+    assert main(["bank", "stats", str(path), "--json"]) == 0
+    text = capsys.readouterr().out
+    assert text.endswith("}\n") and json.loads(text)["levenstein_bound"] is None
+
+
+def test_generate_says_why_it_stopped_and_help_shows_the_default_budget(tmp_path, capsys):
+    path = tmp_path / "b.ebv"
+    assert main(["bank", "generate", "--n", "20", "--dim", "8", "--time-budget", "0.2", "--out", str(path)]) == 0
+    assert "(stopped: " in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["bank", "generate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "default: 60 s unless --max-steps" in help_text and "random seed (default: 0)" in help_text
+
+
+def test_generation_progress_bar_has_a_total_and_stays_off_without_a_terminal(capsys):
+    from ebv_cl.bank.generate.budget import Budget, Tracker
+
+    tracker = Tracker(Budget.create(time_budget=30.0), progress=True)
+    assert tracker._bar is not None and tracker._bar.total == 30.0 and tracker._bar.disable  # pytest: no tty
+    tracker.advance(3)
+    tracker.close()
+    assert "\r" not in capsys.readouterr().err
+    stepped = Tracker(Budget.create(max_steps=40), progress=True)
+    assert stepped._bar.total == 40
+    stepped.close()
+
+
 def test_code_bank_generate_and_stats_with_sample(tmp_path, capsys):
     out = tmp_path / "g.ebv"
     assert main(["bank", "generate", "--n", "16383", "--dim", "128", "--out", str(out), "--json"]) == 0

@@ -53,3 +53,23 @@ def test_existing_out_without_resume_is_refused(tmp_path, capsys):
     (out / "results.json").write_text('{"runs": []}')
     assert main(["run", _write(tmp_path, GOOD), "--out", str(out)]) == 2
     assert "already holds a run; pass --resume" in capsys.readouterr().err
+
+
+def test_overrides_are_accepted_after_options():
+    from ebv_cl.cli import _parse, build_parser
+
+    args = _parse(build_parser(), ["run", "c.yaml", "--out", "x", "epochs=1", "--resume", "seeds=[0,1]"])
+    assert args.config == "c.yaml" and args.out == "x" and args.resume
+    assert args.overrides == ["epochs=1", "seeds=[0,1]"]
+    args = _parse(build_parser(), ["run", "c.yaml", "lr=0.1", "--out", "x", "epochs=1"])
+    assert args.overrides == ["lr=0.1", "epochs=1"]
+
+
+def test_unknown_options_are_still_refused(capsys):
+    from ebv_cl.cli import _parse, build_parser
+
+    with pytest.raises(SystemExit) as info:
+        _parse(build_parser(), ["run", "c.yaml", "--out", "x", "--bogus", "epochs=1"])
+    assert info.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _parse(build_parser(), ["bank", "stats", "p.ebv", "extra=1"])

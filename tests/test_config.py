@@ -87,9 +87,9 @@ def test_strategy_forms(entry, expected):
 def test_catalogue_include_and_merge(tmp_path):
     c = config_from_dict(_base(scenario={"include": "split_fashion_mnist", "seed_note": None}), validate=False)
     base = yaml.safe_load(find_entry("scenarios", "split_fashion_mnist").read_text())
-    assert c.scenario["dataset"] == base["dataset"] and "seed_note" in c.scenario and "include" not in c.scenario
+    assert c.scenario["dataset"] == "fashion_mnist" and "seed_note" in c.scenario and "include" not in c.scenario
     by_name = config_from_dict(_base(scenario="split_fashion_mnist"), validate=False)
-    assert by_name.scenario == base
+    assert by_name.scenario == {"dataset": "fashion_mnist", "kind": "class_incremental", "n_experiences": 5}
 
 
 @pytest.mark.parametrize(
@@ -171,4 +171,9 @@ def test_missing_file():
 
 def test_catalogue_lists_the_repository_entries():
     assert {"digits", "split_fashion_mnist", "split_cifar10", "der_seq_cifar10"} <= set(catalogue_names("scenarios"))
-    assert len(catalogue_names("strategies")) >= 6
+    assert {"fc_er_reservoir", "ebv_er_reservoir"} <= set(catalogue_names("strategies"))
+
+
+def test_unknown_bank_method_fails_validation():
+    with pytest.raises(ConfigError, match=r"bank.method = 'sprase': unknown bank generation method; expected one of"):
+        config_from_dict({"scenario": "digits", "strategies": ["ebv"], "bank": {"method": "sprase"}})

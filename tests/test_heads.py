@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from ebv_cl import EBVBank
-from ebv_cl.errors import BankFullError, BankMismatchError, ConfigError, NotBuiltError, UnknownLabelError
+from ebv_cl.errors import (
+    BankFullError, BankMismatchError, ConfigError, NotBuiltError, UnknownLabelError, UnknownOptionError,
+)
 from ebv_cl.heads import ClassifierHead, NCMHead, create_head, list_heads
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -52,7 +54,7 @@ def test_unknown_head_name_lists_valid_ones():
 
 @pytest.mark.parametrize("name", HEADS)
 def test_unknown_kwarg_is_named(name):
-    with pytest.raises(ConfigError, match=r"unknown argument\(s\) \['colour'\]"):
+    with pytest.raises(UnknownOptionError, match=r"unknown option\(s\) \['colour'\] for head '.*'; valid options: "):
         create_head(name, IN, bank=_bank(), colour="red")
 
 
@@ -77,9 +79,9 @@ def test_forward_backward_shapes_and_columns(name):
     for p in head.parameters():
         if p.requires_grad:
             assert p.grad is not None and torch.isfinite(p.grad).all()
-    pred = head.predict(x)
+    pred = head.predict_columns(x)
     assert pred.dtype == torch.int64 and pred.shape == (6,)
-    assert head.predict_labels(x) == head.labels_of(pred)
+    assert head.predict(x) == head.labels_of(pred)  # labels, as scikit-learn's predict
 
 
 @pytest.mark.parametrize("name", HEADS)

@@ -38,14 +38,19 @@ def test_bench_head_records_every_method_and_class_count(capsys):
         assert 0 < r["ms_min"] <= r["ms_per_step"] and r["peak_memory_bytes"] is None
 
 
-def test_memory_probe_reports_bytes():
+def test_memory_probe_sees_the_fc_head_grow():
     cfg = {**vars(_args()), "threads": 1}
     before = torch.get_num_threads()
     try:
-        mem = bench.measure_memory("fc", cfg, 50, 64)
+        small = bench.measure_memory("fc", cfg, 50, 64)
+        if small is None:
+            pytest.skip("no /proc/self/clear_refs on this system: the CPU memory probe reports nothing")
     finally:
         torch.set_num_threads(before)
-    assert mem is None or mem >= 0
+    # In a fresh process, as the benchmark runs it: a long-lived one reuses freed pages without growing its RSS.
+    big = bench._memory_subprocess("fc", cfg, 50_000, 64)
+    fc_state = 4 * 50_000 * 16 * 4  # weight, gradient and Adam's two moments, float32, 16 features
+    assert big >= 0.9 * fc_state
 
 
 @pytest.mark.parametrize("text", ["", "1", "a,b", "100,-5"])

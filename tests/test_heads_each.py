@@ -44,10 +44,10 @@ def test_ebv_logits_are_cosine_over_temperature():
 @pytest.mark.parametrize("name,kwargs", [("ebv", {}), ("hadamard", {"max_classes": 40})])
 def test_fixed_classifier_param_count_is_constant(name, kwargs):
     head = create_head(name, 6, bank=_bank(), **kwargs)
-    counts = [head.trainable_head_params()]
+    counts = [head.trainable_head_params]
     for start in (0, 5, 30):
         head.add_classes(range(start, start + 5))
-        counts.append(head.trainable_head_params())
+        counts.append(head.trainable_head_params)
     assert len(set(counts)) == 1
     expected = 6 * 8 + 8 if name == "ebv" else 6 * 64 + 64 + 1
     assert counts[0] == expected
@@ -56,9 +56,9 @@ def test_fixed_classifier_param_count_is_constant(name, kwargs):
 def test_fc_param_count_grows_by_one_row_per_class():
     head = FCHead(6)
     head.add_classes(range(3))
-    assert head.trainable_head_params() == 3 * 7
+    assert head.trainable_head_params == 3 * 7
     head.add_classes(range(5))
-    assert head.trainable_head_params() == 5 * 7
+    assert head.trainable_head_params == 5 * 7
 
 
 def test_ebv_rejects_state_of_another_bank():
@@ -108,7 +108,7 @@ def test_ncm_means_equal_numpy_means_of_normalised_features():
     qn = q.double().numpy() / np.linalg.norm(q.double().numpy(), axis=1, keepdims=True)
     cos = qn @ (means / np.linalg.norm(means, axis=1, keepdims=True)).T
     np.testing.assert_allclose(head(q).numpy(), cos, rtol=1e-5)
-    assert head.trainable_head_params() == 0
+    assert head.trainable_head_params == 0
 
 
 def test_ncm_reset_and_missing_means():
@@ -120,7 +120,7 @@ def test_ncm_reset_and_missing_means():
     head.reset_means([1])
     logits = head(_x(2, 4))
     assert torch.isinf(logits[:, 1]).all() and torch.isfinite(logits[:, 0]).all()
-    assert head.predict(_x(2, 4)).tolist() == [0, 0]
+    assert head.predict(_x(2, 4)) == [0, 0]
     with pytest.raises(NotBuiltError, match=r"no mean for target class\(es\) \[1\]"):
         head.training_loss(_x(2, 4), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="one entry per feature row"):
@@ -243,6 +243,6 @@ def test_ebv_without_projection_has_no_trainable_parameter():
     x = _x(4, 8)
     expect = torch.nn.functional.normalize(x, dim=1) @ bank.vectors[:3].T / 0.5
     torch.testing.assert_close(head(x), expect)
-    assert head.trainable_head_params() == 0
+    assert head.trainable_head_params == 0
     with pytest.raises(ValueError, match=r"projection=False needs in_features == bank.dim \(8\), got 6"):
         EBVHead(6, bank, projection=False)

@@ -61,7 +61,7 @@ def _train(name: str, x, labels, **kwargs):
 def _accuracy(head, x, labels) -> tuple[float, float]:
     head.eval()
     y = head.columns_of(labels)
-    pred = head.predict(x)
+    pred = head.predict_columns(x)
     per_class = [float((pred[y == c] == c).float().mean()) for c in y.unique()]
     return float((pred == y).float().mean()), float(np.mean(per_class))
 

@@ -33,7 +33,7 @@ def _queries(index: BankIndex, count: int = 40, seed: int = 1) -> torch.Tensor:
 
 def test_registries_list_kinds_and_paths():
     assert index_kinds() == ["flat", "hnsw", "ivf", "sharded"]
-    assert set(search_paths()) == {"int8", "fp32", "float64", "faiss", "wht"}
+    assert set(search_paths()) == {"int8", "fp32", "float64", "faiss", "wht", "fft"}
 
 
 @pytest.mark.parametrize("path", FLAT_PATHS)
@@ -136,7 +136,7 @@ def test_search_with_no_class_allocated_raises_not_built():
     "kwargs, error, match",
     [
         ({"kind": "annoy"}, ValueError, r"unknown index kind 'annoy'; expected one of: flat, hnsw, ivf"),
-        ({"path": "int4"}, ValueError, r"unknown search path 'int4'; expected one of: faiss, float64, fp32, int8, wht"),
+        ({"path": "int4"}, ValueError, r"unknown search path 'int4'; expected one of: faiss, fft, float64, fp32, int8, wht"),
         ({"kind": "hnsw", "path": "int8"}, ValueError, r"path='int8' only applies to kind 'flat'"),
         ({"kind": "hnsw", "nprobe": 3}, TypeError, r"unknown option\(s\) \['nprobe'\] for index kind 'hnsw'"),
         ({"kind": "flat", "m": 3}, TypeError, r"unknown option\(s\) \['m'\] for index kind 'flat'"),
@@ -212,3 +212,26 @@ def test_faiss_path_lowers_the_blas_threshold_only_during_small_batches():
     index = _index(path="faiss")
     _, slots = index.search_slots(index.bank.vectors[:16], 1)
     assert (slots[:, 0] == torch.arange(16)).all() and faiss.cvar.distance_compute_blas_threshold == before
+
+
+@pytest.mark.parametrize("path", ["int8", "fp32", "faiss", "float64"])
+def test_search_results_carry_no_autograd(path):
+    """Embeddings straight from a model (requires_grad) give plain scores on every path, as faiss's do."""
+    index = _index(path=path)
+    q = _queries(index).clone().requires_grad_(True)
+    scores, slots = index.search_slots(q * 2.0, 3)
+    assert scores.grad_fn is None and not scores.requires_grad and not slots.requires_grad
+    scores, _ = index.search(q * 2.0, 3)
+    assert scores.grad_fn is None and not scores.requires_grad
+
+
+def test_head_predict_gives_labels_and_predict_columns_gives_columns():
+    from ebv_cl import create_head
+
+    head = create_head("fc", 4)
+    head.add_classes(["cat", "dog", "owl"])
+    x = torch.randn(5, 4)
+    columns = head.predict_columns(x)
+    assert columns.dtype == torch.int64 and columns.shape == (5,)
+    assert head.predict(x) == [head.classes[c] for c in columns.tolist()]
+    assert isinstance(head.trainable_head_params, int) and head.trainable_head_params == 3 * 4 + 3

@@ -9,14 +9,16 @@ import pytest
 import torch
 
 from ebv_cl import BankIndex, EBVBank, SlotAllocator
-from ebv_cl.index.approx import measure_recall
+from ebv_cl.bench.recall import measure_recall
 
 
 def test_measure_recall_smoke():
     report = measure_recall(n=3000, dim=32, queries=200, kinds=("hnsw", "ivf"))
-    for kind in ("hnsw", "ivf"):
-        assert 0.0 <= report[kind]["random"] <= 1.0 and 0.0 <= report[kind]["near"] <= 1.0
-        assert report[kind]["near"] >= 0.5  # a query close to a class finds it most of the time
+    # Measured: hnsw 1.00 / 1.00, ivf 0.83 / 0.94 (random / near). At d=32 a graph search is near exact, and a
+    # query close to a class vector is easier for the clustered ivf than a random one.
+    assert report["hnsw"]["random"] >= 0.95 and report["hnsw"]["near"] >= 0.95
+    assert 0.6 <= report["ivf"]["random"] < report["ivf"]["near"] and report["ivf"]["near"] >= 0.85
+    assert all(report[kind]["build_s"] > 0 for kind in ("hnsw", "ivf"))
 
 
 def test_exact_kind_has_recall_one():
@@ -32,6 +34,10 @@ def test_exact_kind_has_recall_one():
 @pytest.mark.parametrize("n, dim", [(20_000, 128), (20_000, 512)])
 def test_recall_table(n, dim):
     report = measure_recall(n=n, dim=dim, queries=1000, kinds=("hnsw", "ivf"))
-    print(n, dim, report)
-    for kind in ("hnsw", "ivf"):
-        assert report[kind]["near"] > report[kind]["random"]
+    documented = {  # ebv_cl.index.approx's table: (random, near) recall@1
+        (20_000, 128): {"hnsw": (0.949, 1.000), "ivf": (0.280, 0.866)},
+        (20_000, 512): {"hnsw": (0.679, 1.000), "ivf": (0.161, 0.972)},
+    }[(n, dim)]
+    for kind, (random, near) in documented.items():  # faiss builds HNSW in threads: not bit-reproducible
+        assert report[kind]["random"] == pytest.approx(random, abs=0.05), (kind, report[kind])
+        assert report[kind]["near"] == pytest.approx(near, abs=0.05), (kind, report[kind])

@@ -215,3 +215,24 @@ def test_results_md_includes_the_head_effect_table(tmp_path):
         folder.add(_record("ebv+replay", seed, 0.5, final=0.6 + 0.01 * seed), plot=False)
     text = (tmp_path / "out" / "results.md").read_text()
     assert "## Swapping fc for another head, per method" in text and "| replay | ebv | 2 |" in text
+
+
+@pytest.mark.parametrize(
+    "curves, expected",
+    [
+        ([[74.0, 100.0]], (72.7, 100.0)),          # fitted to the data, not 0-100
+        ([[10.0, 30.0]], (9.0, 31.0)),
+        ([[50.0, 51.0]], (45.5, 55.5)),            # at least a 10-point span
+        ([[0.0, 2.0]], (0.0, 10.0)),               # kept inside [0, 100]
+        ([[99.0, 100.0]], (90.0, 100.0)),
+        ([[float("nan")]], (0.0, 100.0)),
+        ([], (0.0, 100.0)),
+    ],
+)
+def test_accuracy_axis_fits_the_lines(curves, expected):
+    import numpy as np
+
+    from ebv_cl.run.results import accuracy_axis_limits
+
+    lo, hi = accuracy_axis_limits([np.asarray(c) for c in curves])
+    assert lo == pytest.approx(expected[0]) and hi == pytest.approx(expected[1])

@@ -42,7 +42,7 @@ def _figures(path: Path) -> list[dict]:
 
 
 def test_default_run_writes_every_result_file(tmp_path):
-    config = config_from_dict(default_config(), overrides=["epochs=1", "progress=false"])
+    config = config_from_dict(default_config(), overrides=["epochs=1", "seeds=[0]", "progress=false"])
     assert {s.head for s in config.strategies} == {"fc", "ncm", "tau_norm", "ebv", "hadamard", "angular"}
     run_config(config, out_dir=tmp_path, log=lambda m: None)
     assert {p.name for p in tmp_path.iterdir()} >= {"resolved_config.yaml", "results.json", "results.md", "accuracy.png"}

@@ -109,7 +109,7 @@ def test_every_head_under_every_method(head, method, bench, bank):
                 col_logits = headed.head.prediction_logits(headed.backbone(x))
             ids = torch.tensor(seen)
             assert torch.allclose(out[:, ids], col_logits[:, headed.head.columns_of(seen)])
-    assert head_param_count(model) == headed.head.trainable_head_params()
+    assert head_param_count(model) == headed.head.trainable_head_params
 
 
 @pytest.mark.parametrize("head,method", sorted(REJECTED))

@@ -16,6 +16,11 @@ of a fresh subprocess that builds the head and runs a few steps (Linux ``VmHWM``
 CUDA ``torch.cuda.max_memory_allocated`` above the memory in use before the head was built. The bank is
 random unit vectors: its quality does not change the step time. The first sampled step also fills the
 per-class hard-negative cache (``hard_negative_mode="bank"``); its time is reported as ``first_step_ms``.
+
+``--code`` uses a code bank instead (``ebv_cl.bank.codes``, the family ``choose_code`` picks for the largest
+class count at ``--dim``, stored as a formula): the EBV heads then never form the bank, fetch the sampled rows
+with ``bank.rows`` and mine hard negatives through the structured index (path ``fft``), so
+``--classes 1000000 --dim 256 --methods ebv_sampled`` runs in a few hundred MB.
 """
 
 from __future__ import annotations
@@ -61,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's setting)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--code", action="store_true",
+                        help="a code bank (Gold/Kasami, chosen for the largest --classes at --dim; needs --dim >= "
+                             "the code length) instead of random unit vectors")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
@@ -84,7 +92,7 @@ def _parse_methods(text: str) -> list[str]:
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("batch", "in_features", "dim", "temperature", "sampled_negatives", "hard_negatives",
-            "hard_negative_mode", "optimizer", "device", "seed", "no_projection", "clock")
+            "hard_negative_mode", "optimizer", "device", "seed", "no_projection", "clock", "code")
     cfg = {k: getattr(args, k) for k in keys}
     cfg["threads"] = torch.get_num_threads()
     return cfg
@@ -94,10 +102,23 @@ def _inputs(cfg: dict[str, Any], classes: int, capacity: int):
     from ..bank import EBVBank
 
     g = torch.Generator().manual_seed(cfg["seed"])
-    bank = EBVBank(torch.nn.functional.normalize(torch.randn(capacity, cfg["dim"], generator=g), dim=1))
+    if cfg.get("code"):
+        bank = _code_bank(capacity, cfg["dim"])
+    else:
+        bank = EBVBank(torch.nn.functional.normalize(torch.randn(capacity, cfg["dim"], generator=g), dim=1))
     x = torch.randn(cfg["batch"], cfg["in_features"], generator=g).to(cfg["device"]).requires_grad_(True)
     y = torch.randint(classes, (cfg["batch"],), generator=g).to(cfg["device"])
     return bank, x, y
+
+
+def _code_bank(capacity: int, dim: int):
+    from ..bank import EBVBank
+    from ..bank.codes import SequenceCode, choose_code
+
+    choice = choose_code(capacity, dim)
+    if choice is None:
+        raise ValueError(f"--code: no code family holds {capacity} classes at --dim {dim}; raise --dim")
+    return EBVBank.from_code(SequenceCode(choice.family, choice.m, capacity, dim))
 
 
 def _build(method: str, cfg: dict[str, Any], bank, classes: int):
@@ -209,7 +230,7 @@ def _time_methods(cfg, bank, classes, args) -> list[dict[str, Any]]:
         records.append({
             "classes": classes, "method": m, "ms_per_step": q[1], "ms_min": min(times[m]), "ms_p25": q[0],
             "ms_p75": q[2], "steps": len(times[m]), "first_step_ms": first[m],
-            "trainable_params": head.trainable_head_params(), "optimizer_state_bytes": _optimizer_bytes(opt),
+            "trainable_params": head.trainable_head_params, "optimizer_state_bytes": _optimizer_bytes(opt),
             "sampling_active": sampled, "classes_scored": scored,
             "mmac_per_step": _macs(m, cfg, scored, classes if sampled else 0) / 1e6,
         })
@@ -249,6 +270,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             how = "cuda_max_allocated" if args.device.startswith("cuda") else "rss_vmhwm_delta"
             rec["memory_method"] = None if mem is None else how
         results.extend(records)
+    code = getattr(bank, "code", None)
+    if code is not None:
+        cfg = {**cfg, "bank": f"code bank {code.family} m={code.m} length {code.length}"}
     return {"benchmark": "head", "config": cfg, "results": results, "checks": _checks(results, counts)}
 
 

@@ -8,14 +8,26 @@ rounds after one warm-up (which also builds each index), so that load from other
 the best round is reported, with the median beside it. Agreement is measured against FAISS flat's top-k and,
 unless ``--no-truth``, against the exact float64 top-1. Timings taken on a loaded machine are only meaningful
 as ratios within one run.
+
+``--code`` searches a code bank (``ebv_cl.bank.codes``, the family ``choose_code`` picks for ``--n``/``--dim``,
+stored as a formula): ``ebv_fft`` (the structured path, through ``BankIndex``) against the dense paths run on
+its rows materialised (``ebv_int8`` on int8 rows, re-ranking with ``bank.rows``; ``ebv_fp32``, ``faiss_flat``
+by ``faiss.knn`` without a copy and ``torch`` on one float32 copy), each only when its memory fits
+``--memory-limit-gb`` with what the process already holds (else listed as skipped with the reason).
+Every method also reports its CPU time and the peak resident memory added while it searched (RSS sampled
+every 2 ms). The float64 truth is brute force over the rows in blocks while ``N d q <= 10^12``; above that
+(``N = 10^7``) it is an independent float64 FFT (numpy, circular length ``n``, error below 1e-12) followed by a
+float64 re-rank of every slot within ``1e-9`` of the best.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import statistics
+import threading
 import time
 from typing import Any, Callable
 
@@ -43,6 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also time the exact 'sharded' kind over these comma-separated devices "
                              "(e.g. cuda:0,cuda:1 or cpu,cpu)")
     parser.add_argument("--no-truth", action="store_true", help="skip the float64 ground truth")
+    parser.add_argument("--code", action="store_true",
+                        help="search a code bank (family chosen for --n/--dim) with path fft against the dense paths")
+    parser.add_argument("--memory-limit-gb", type=float, default=3.0,
+                        help="--code: skip dense methods whose rows/encodings would exceed this many GB")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.set_defaults(func=main)
 
@@ -52,7 +68,15 @@ def _problem(args: argparse.Namespace) -> tuple[Any, torch.Tensor]:
     from ..validation import check_positive_int
 
     g = torch.Generator().manual_seed(args.seed)
-    if args.bank:
+    if getattr(args, "code", False):
+        from ..bank.codes import SequenceCode, choose_code
+
+        n, dim = check_positive_int(args.n, name="--n"), check_positive_int(args.dim, name="--dim")
+        choice = choose_code(n, dim)
+        if choice is None:
+            raise ValueError(f"--code: no code family holds --n {n} vectors at --dim {dim}")
+        bank = EBVBank.from_code(SequenceCode(choice.family, choice.m, n, dim))
+    elif args.bank:
         bank = EBVBank.load(args.bank)
     else:
         n, dim = check_positive_int(args.n, name="--n"), check_positive_int(args.dim, name="--dim")
@@ -62,7 +86,7 @@ def _problem(args: argparse.Namespace) -> tuple[Any, torch.Tensor]:
     queries = torch.randn(q, bank.dim, generator=g)
     near = q // 2
     rows = torch.randint(0, bank.n, (near,), generator=g)
-    queries[:near] = bank.vectors[rows] + torch.randn(near, bank.dim, generator=g) / bank.dim**0.5
+    queries[:near] = bank.rows(rows) + torch.randn(near, bank.dim, generator=g) / bank.dim**0.5
     return bank, torch.nn.functional.normalize(queries, dim=1)
 
 
@@ -112,6 +136,144 @@ def _methods(bank: Any, allocator: Any, k: int, approx: bool, shard_devices: str
     return methods
 
 
+def _dense_rows(bank: Any) -> torch.Tensor:
+    """The bank's rows as one float32 tensor, filled in blocks (a code bank's ``vectors`` stop at 1 GiB)."""
+    out = torch.empty(bank.n, bank.dim, dtype=torch.float32)
+    step = 16384  # bounds bank.rows' temporaries
+    for j0 in range(0, bank.n, step):
+        out[j0 : j0 + step] = bank.rows(slice(j0, min(bank.n, j0 + step)))
+    return out
+
+
+class _RowSource:
+    """A code bank's rows as the dense int8 path reads them (slices and ``index_select``), made on demand."""
+
+    def __init__(self, bank: Any) -> None:
+        self.bank, self.shape = bank, (bank.n, bank.dim)
+
+    def __getitem__(self, rows: slice) -> torch.Tensor:
+        return self.bank.rows(slice(rows.start or 0, min(self.bank.n, rows.stop or self.bank.n)))
+
+    def index_select(self, dim: int, slots: torch.Tensor) -> torch.Tensor:
+        return self.bank.rows(slots)
+
+
+def _code_methods(bank: Any, allocator: Any, k: int, limit_gb: float) -> tuple[dict[str, _Method], dict[str, str]]:
+    """``ebv_fft`` and the dense exact methods that fit ``limit_gb`` on a code bank; skipped ones with reasons.
+
+    ``ebv_int8`` holds the int8 rows only (its float64 re-rank fetches candidate rows with ``bank.rows``); the
+    float32 methods share one float32 copy of the rows. The int8 method (the fastest dense one) is given the
+    memory first, then the float32 ones if the rest fits, counting the process's resident memory so far.
+    """
+    import faiss
+
+    from ..index import BankIndex
+    from ..index.paths import SEARCH_PATHS
+
+    index = BankIndex(bank, allocator, device="cpu")
+    methods: dict[str, _Method] = {
+        "ebv_fft": (lambda q: index.search_slots(q, k)[1], {"exact": True, "certified": True, "index": index})
+    }
+    skipped: dict[str, str] = {}
+    free = limit_gb * 1e9 - _rss()
+    i8 = bank.n * (bank.dim + (-bank.dim % 8)) * 1.1  # + the encoding's temporaries
+    f32 = bank.n * bank.dim * 4 * 1.1
+    cpu = torch.device("cpu")
+    if i8 <= free:
+        free -= i8
+        engine = SEARCH_PATHS.create("int8", bank, _RowSource(bank), cpu)
+        methods["ebv_int8"] = (lambda q, e=engine: e.search(q, bank.n, k)[1],
+                               {"exact": True, "certified": True, "index_bytes": engine.nbytes})
+    else:
+        skipped["ebv_int8"] = f"needs {i8 / 1e9:.2f} GB of int8 rows; {free / 1e9:.2f} GB left of --memory-limit-gb {limit_gb:g}"
+    if f32 > free:
+        for name in ("ebv_fp32", "faiss_flat", "torch"):
+            skipped[name] = (f"needs {f32 / 1e9:.2f} GB of float32 rows; {max(0.0, free) / 1e9:.2f} GB left of "
+                             f"--memory-limit-gb {limit_gb:g}")
+        return methods, skipped
+    vectors = _dense_rows(bank)
+    engine = SEARCH_PATHS.create("fp32", bank, vectors, cpu)
+    methods["ebv_fp32"] = (lambda q, e=engine: e.search(q, bank.n, k)[1],
+                           {"exact": True, "certified": True, "index_bytes": engine.nbytes})
+    xb = vectors.numpy()
+    methods["faiss_flat"] = (
+        lambda q: torch.from_numpy(faiss.knn(np.ascontiguousarray(q.numpy()), xb, k, metric=faiss.METRIC_INNER_PRODUCT)[1]),
+        {"exact": True, "certified": False, "index_bytes": 0},
+    )
+    methods["torch"] = (lambda q: _torch_topk(vectors, q, k)[1], {"exact": True, "certified": False, "index_bytes": 0})
+    return methods, skipped
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+class _PeakRss:
+    """The peak resident set size while the ``with`` block runs (sampled every 2 ms), minus that at entry."""
+
+    def __enter__(self) -> "_PeakRss":
+        self.start = self.peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, _rss())
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
+
+    @property
+    def extra(self) -> int:
+        return self.peak - self.start
+
+
+def _code_truth_top1(bank: Any, queries: torch.Tensor) -> torch.Tensor:
+    """Float64 top-1 of a code bank by an independent float64 FFT (numpy) and a float64 re-rank within 1e-9."""
+    from ..index.rerank import pair_scores, topk_of_pairs
+
+    code, n = bank.code, bank.code.length
+    x = np.asarray(code.to_code_space(queries.double().numpy()), dtype=np.float64)
+    fx = np.conj(np.fft.rfft(x, axis=1))
+    members = -(-bank.n // n)
+    best = np.full(queries.shape[0], -np.inf)
+    cand: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    step = max(1, (1 << 22) // (queries.shape[0] * n))
+    for m0 in range(0, members, step):
+        fs = np.fft.rfft(code.sequences(slice(m0, min(members, m0 + step))).astype(np.float64), axis=1)
+        r = np.fft.irfft(fx[:, None, :] * fs[None], n=n, axis=2).reshape(queries.shape[0], -1) / math.sqrt(n)
+        r = r[:, : bank.n - m0 * n]
+        best = np.maximum(best, r.max(axis=1))
+        qi, col = np.nonzero(r >= best[:, None] - 1e-9)
+        cand.append((qi, col + m0 * n, r[qi, col]))
+    qi, slots, raw = (np.concatenate(c) for c in zip(*cand))
+    keep = raw >= best[qi] - 1e-9
+    qi, slots = torch.from_numpy(qi[keep]), torch.from_numpy(slots[keep])
+    uniq, inverse = torch.unique(slots, return_inverse=True)
+    exact = pair_scores(queries, bank.rows(uniq), qi, inverse)
+    return topk_of_pairs(qi, slots, exact, n_queries=queries.shape[0], k=1)[1][:, 0]
+
+
+def _bank_truth_top1(bank: Any, queries: torch.Tensor) -> tuple[torch.Tensor, str]:
+    if getattr(bank, "code", None) is None:
+        return _truth_top1(bank.vectors, queries), "brute force float64"
+    if bank.n * bank.dim * queries.shape[0] <= 1e12:
+        best_s = torch.full((queries.shape[0],), float("-inf"), dtype=torch.float64)
+        best_i = torch.zeros(queries.shape[0], dtype=torch.int64)
+        q64 = queries.double()
+        for j0 in range(0, bank.n, _TORCH_BLOCK):
+            s, i = (q64 @ bank.rows(slice(j0, min(bank.n, j0 + _TORCH_BLOCK))).double().T).max(dim=1)
+            better = s > best_s
+            best_s, best_i = torch.where(better, s, best_s), torch.where(better, i + j0, best_i)
+        return best_i, "brute force float64 (rows in blocks)"
+    return _code_truth_top1(bank, queries), "float64 FFT (numpy) + float64 re-rank within 1e-9"
+
+
 def _truth_top1(vectors: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
     q64 = queries.double()
     best_s = torch.full((queries.shape[0],), float("-inf"), dtype=torch.float64)
@@ -135,17 +297,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bank, queries = _problem(args)
     allocator = SlotAllocator(bank.n)
     allocator.allocate(range(bank.n))
-    methods = _methods(bank, allocator, args.k, args.approx, getattr(args, "shard_devices", None))
+    skipped: dict[str, str] = {}
+    if getattr(bank, "code", None) is not None:
+        methods, skipped = _code_methods(bank, allocator, args.k, getattr(args, "memory_limit_gb", 3.0))
+    else:
+        methods = _methods(bank, allocator, args.k, args.approx, getattr(args, "shard_devices", None))
     times: dict[str, list[float]] = {name: [] for name in methods}
+    cpu: dict[str, list[float]] = {name: [] for name in methods}
+    extra: dict[str, int] = {name: 0 for name in methods}
     answers: dict[str, torch.Tensor] = {}
     for round_ in range(1 + max(1, args.repeats)):
         for name, (search, _) in methods.items():
-            start = time.perf_counter()
-            answers[name] = search(queries)
+            with _PeakRss() as peak:
+                start, start_cpu = time.perf_counter(), time.process_time()
+                answers[name] = search(queries)
+                wall, used = time.perf_counter() - start, time.process_time() - start_cpu
             if round_:  # round 0 warms up and builds
-                times[name].append(time.perf_counter() - start)
-    truth = None if args.no_truth else _truth_top1(bank.vectors, queries)
-    ref = answers["faiss_flat"]
+                times[name].append(wall)
+                cpu[name].append(used)
+                extra[name] = max(extra[name], peak.extra)
+    peak_search = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    truth, truth_kind = (None, "none") if args.no_truth else _bank_truth_top1(bank, queries)
+    ref = answers["faiss_flat" if "faiss_flat" in answers else next(iter(answers))]
     results = []
     for name, (_, meta) in methods.items():
         best, got = min(times[name]), answers[name]
@@ -155,6 +328,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "exact": meta["exact"],
             "certified": meta["certified"],
             "ms_per_1k_queries": 1000 * best / queries.shape[0] * 1000,
+            "cpu_ms_per_1k_queries": 1000 * min(cpu[name]) / queries.shape[0] * 1000,
+            "search_extra_rss_mib": extra[name] / 2**20,
             "median_ms_per_1k_queries": 1000 * statistics.median(times[name]) / queries.shape[0] * 1000,
             "queries_per_s": queries.shape[0] / best,
             "top1_agreement": float((got[:, 0] == ref[:, 0]).float().mean()),
@@ -167,6 +342,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     faiss_ms = results[0]["ms_per_1k_queries"]
     for record in results:
         record["speedup_vs_faiss_flat"] = faiss_ms / record["ms_per_1k_queries"]
+    code = getattr(bank, "code", None)
     return {
         "benchmark": "search",
         "n": bank.n,
@@ -174,7 +350,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "queries": int(queries.shape[0]),
         "k": args.k,
         "seed": args.seed,
-        "bank": args.bank or "random unit vectors",
+        "bank": (f"code bank {code.family} m={code.m} length {code.length}" if code is not None
+                 else args.bank or "random unit vectors"),
+        "skipped": skipped,
+        "truth": truth_kind,
+        "peak_rss_mib_searches": peak_search,
         "bank_method": bank.method,
         "torch_threads": torch.get_num_threads(),
         "faiss_threads": faiss.omp_get_max_threads(),
@@ -188,16 +368,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _table(report: dict[str, Any]) -> str:
     head = (f"bench search: N={report['n']} d={report['dim']} queries={report['queries']} k={report['k']} "
             f"threads={report['torch_threads']} ({report['bank']})")
-    cols = f"{'method':<12}{'exact':>7}{'cert.':>7}{'ms/1k q':>10}{'median':>10}{'q/s':>10}{'x faiss':>9}" \
-           f"{'top1 agr':>10}{'topk agr':>10}{'truth':>8}{'MiB':>8}"
+    cols = f"{'method':<12}{'exact':>7}{'cert.':>7}{'ms/1k q':>10}{'median':>10}{'cpu ms':>10}{'q/s':>10}" \
+           f"{'x first':>9}{'top1 agr':>10}{'topk agr':>10}{'truth':>8}{'MiB':>8}{'+RSS MiB':>10}"
     lines = [head, cols]
     for r in report["results"]:
         lines.append(
             f"{r['method']:<12}{str(r['exact']):>7}{str(r['certified']):>7}{r['ms_per_1k_queries']:>10.1f}"
-            f"{r['median_ms_per_1k_queries']:>10.1f}{r['queries_per_s']:>10.0f}{r['speedup_vs_faiss_flat']:>9.2f}"
+            f"{r['median_ms_per_1k_queries']:>10.1f}{r['cpu_ms_per_1k_queries']:>10.1f}{r['queries_per_s']:>10.0f}"
+            f"{r['speedup_vs_faiss_flat']:>9.2f}"
             f"{r['top1_agreement']:>10.4f}{r['topk_agreement']:>10.4f}{r.get('top1_exact_agreement', float('nan')):>8.4f}"
-            f"{r['index_bytes'] / 2**20:>8.1f}"
+            f"{r['index_bytes'] / 2**20:>8.1f}{r['search_extra_rss_mib']:>10.1f}"
         )
+    for name, reason in report.get("skipped", {}).items():
+        lines.append(f"{name:<12}skipped: {reason}")
+    lines.append(f"truth: {report['truth']}; peak RSS of the process during the searches: "
+                 f"{report['peak_rss_mib_searches']:.0f} MiB")
     return "\n".join(lines)
 
 

@@ -11,11 +11,26 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from typing import Sequence
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "DefaultsHelpFormatter"]
 
-_SUBCOMMAND_MODULES = ("ebv_cl.cli.bank_cmd", "ebv_cl.cli.run_cmd", "ebv_cl.cli.bench_cmd", "ebv_cl.cli.report_cmd")
+#: Built-in exceptions that a user's bad input raises: one ``ebv-cl: error:`` line, exit status 2.
+_USER_ERRORS = (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError)
+_SUBCOMMAND_MODULES = ("ebv_cl.cli.bank_cmd", "ebv_cl.cli.run_cmd", "ebv_cl.cli.bench_cmd", "ebv_cl.cli.report_cmd",
+                       "ebv_cl.cli.config_cmd")
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows each option's default, except where there is none (``None``, flags off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS or (
+                "default" in text or not action.option_strings):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,14 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; ``key=value`` overrides may also follow the options (``run CONFIG --out DIR epochs=1``)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and isinstance(getattr(args, "overrides", None), list):
+        if all("=" in a and not a.startswith("-") for a in extra):
+            args.overrides.extend(extra)
+            return args
+    if extra:
+        parser.parse_args(argv)  # argparse's own "unrecognized arguments" error (exit status 2)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,24 +61,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..errors import EbvClError
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Avalanche imports qpsolvers (for GEM, which ebv-cl does not use); its "no QP solver found" warning is noise.
+    warnings.filterwarnings("ignore", message="no QP solver found", category=UserWarning)
     if not argv:
         argv = ["run"]  # the embedded default job
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "func"):
-        parser.print_help(sys.stderr)
-        return 2
     try:
+        parser = build_parser()
+        args = _parse(parser, argv)
+        if not hasattr(args, "func"):
+            parser.print_help(sys.stderr)
+            return 2
         return int(args.func(args) or 0)
-    except (EbvClError, ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        if os.environ.get("EBV_CL_DEBUG"):
-            raise
-        message = str(exc).replace("\n", " ")
-        print(f"ebv-cl: error: {message}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("ebv-cl: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if os.environ.get("EBV_CL_DEBUG"):
+            raise
+        if isinstance(exc, _USER_ERRORS + (EbvClError,)):
+            message = str(exc).replace("\n", " ")
+        elif isinstance(exc, (ImportError, OSError, RuntimeError, AttributeError)):
+            from .environment import diagnose
+
+            message = diagnose()  # a torchvision built for another torch fails at import, with a long traceback
+            if message is None:
+                raise
+        else:
+            raise
+        print(f"ebv-cl: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -46,8 +46,18 @@ def _generate(args: argparse.Namespace) -> int:
         print(
             f"wrote {args.out}: n={bank.n} dim={bank.dim} method={bank.method}{kind} coherence={stats.coherence:.4f} "
             f"({ratio}), min angle {stats.min_angle_deg:.2f} deg, {seconds:.1f} s, {record['bytes']} bytes"
+            f"{_stopped(bank.info)}"
         )
     return 0
+
+
+def _stopped(info: dict) -> str:
+    """Why an optimising method stopped (`` (stopped: time budget of 60 s)``); empty for exact constructions."""
+    reason = info.get("stop_reason")
+    if not reason:
+        return ""
+    budget = info.get("budget", {}).get("time_budget")
+    return f" (stopped: {reason}" + (f" of {budget:g} s" if reason == "time budget" and budget else "") + ")"
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -68,12 +78,25 @@ def _stats(args: argparse.Namespace) -> int:
         record["sample"] = check
     record["seconds"] = round(time.perf_counter() - start, 3)
     if args.json:
-        print(json.dumps(record))
+        print(json.dumps(record))  # full precision; print ends the line
     else:
         width = max(len(k) for k in record)
         for key, value in record.items():
-            print(f"{key:<{width}}  {value}")
+            print(f"{key:<{width}}  {_readable(key, value, bank.n, bank.dim)}")
     return 0
+
+
+def _readable(key: str, value: object, n: int, dim: int) -> str:
+    """A stats value for people: 6 significant digits, and why a bound or field is absent."""
+    if value is None and key == "levenstein_bound":
+        return f"n/a (the real Levenstein bound applies only when n > dim (dim + 1) / 2 = {dim * (dim + 1) // 2})"
+    if value is None and key == "alpha":
+        return "n/a (no target coherence was set)"
+    if value is None and key == "coherence_to_bound":
+        return "n/a (the lower bound is 0: the vectors can be orthogonal)"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
 
 
 def _positive_int(text: str) -> int:
@@ -86,26 +109,32 @@ def _positive_int(text: str) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bank`` subcommand with ``generate`` and ``stats``."""
     from ..bank.generate import method_names
+    from ..bank.generate.budget import DEFAULT_TIME_BUDGET
+    from . import DefaultsHelpFormatter
 
     bank = subparsers.add_parser("bank", help="generate a bank file or report its statistics")
     sub = bank.add_subparsers(dest="bank_command", metavar="ACTION")
 
-    gen = sub.add_parser("generate", help="generate a bank of N unit vectors in R^D and save it")
+    gen = sub.add_parser("generate", help="generate a bank of N unit vectors in R^D and save it",
+                         formatter_class=DefaultsHelpFormatter)
     gen.add_argument("--n", type=_positive_int, required=True, help="number of vectors (classes)")
     gen.add_argument("--dim", type=_positive_int, required=True, help="dimension of each vector")
     gen.add_argument("--alpha", type=float, default=None, help="target coherence (max |cos|); stop once reached")
-    gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    gen.add_argument("--method", choices=method_names(), default="auto", help="generation method (default auto)")
-    gen.add_argument("--time-budget", type=float, default=None, help="seconds the optimisation may run")
+    gen.add_argument("--seed", type=int, default=0, help="random seed")
+    gen.add_argument("--method", choices=method_names(), default="auto", help="generation method")
+    gen.add_argument("--time-budget", type=float, default=None,
+                     help=f"seconds the optimisation may run (default: {DEFAULT_TIME_BUDGET:g} s unless --max-steps is "
+                     "given; the exact constructions ignore it)")
     gen.add_argument("--max-steps", type=_positive_int, default=None, help="optimisation steps at most")
     gen.add_argument("--device", default="cpu", help="torch device for the optimisation (cpu, cuda, cuda:1)")
     gen.add_argument("--out", required=True, help="path of the bank file to write")
     gen.add_argument("--json", action="store_true", help="print one JSON object instead of a sentence")
-    gen.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    gen.add_argument("--no-progress", action="store_true",
+                     help="hide the progress bar (it is off anyway when stderr is not a terminal)")
     gen.set_defaults(func=_generate)
 
     st = sub.add_parser("stats", help="exact coherence, angles and bounds of a bank file (code banks: from their "
-                        "structure)")
+                        "structure)", formatter_class=DefaultsHelpFormatter)
     st.add_argument("path", help="a bank file written by 'ebv-cl bank generate'")
     st.add_argument("--json", action="store_true", help="print one JSON object")
     st.add_argument("--mmap", action="store_true", help="memory-map the vectors (large banks)")

@@ -1,4 +1,4 @@
-"""``ebv-cl run [CONFIG] [--out DIR] [--resume] [key.sub=value ...]``: run a continual-learning comparison.
+"""``ebv-cl run [CONFIG] [--out DIR] [--resume] [--workers N [--address A]] [key.sub=value ...]``: run a comparison.
 
 Without CONFIG the embedded default runs (scikit-learn digits, 5 experiences of 2 classes, every head).
 Results go to ``--out`` or ``./runs/<timestamp>[-<name>]``; see ``ebv_cl.run`` for the config and the results.
@@ -7,6 +7,7 @@ Results go to ``--out`` or ``./runs/<timestamp>[-<name>]``; see ``ebv_cl.run`` f
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,10 @@ __all__ = ["register"]
 def _default_out(name: str | None) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path("runs") / (f"{stamp}-{name}" if name else stamp)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _split_args(config: str | None, overrides: list[str]) -> tuple[str | None, list[str]]:
@@ -38,7 +43,29 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("--resume needs --out DIR: the folder of the run to continue")
     out = Path(args.out) if args.out is not None else _default_out(config.name)
     print(f"ebv-cl run: writing results to {out}", file=sys.stderr, flush=True)
-    folder = run_config(config, out_dir=out, resume=args.resume, progress=False if args.no_progress else None)
+    progress = False if args.no_progress else None
+    if args.address is not None and args.workers is None:
+        raise ValueError(f"--address {args.address!r} needs --workers N: how many jobs to run at once on the cluster")
+    from ..run.data_parallel import run_data_parallel, world_size
+
+    if world_size() > 1:
+        if args.workers is not None:
+            raise ValueError("--workers runs jobs on Ray; under torchrun each job already trains data-parallel: "
+                             "drop one of them")
+        folder = run_data_parallel(config, out_dir=out, resume=args.resume, progress=progress)
+        if folder.path != out:  # ranks > 0 print nothing
+            return 0
+    elif args.workers is None:
+        folder = run_config(config, out_dir=out, resume=args.resume, progress=progress)
+    else:
+        from ..run.executors import create_executor, run_jobs
+
+        executor = create_executor(args.workers, address=args.address, config=config)
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so a local Ray instance is stopped on kill
+        try:
+            folder = run_jobs(config, out_dir=out, executor=executor, resume=args.resume, progress=progress)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     print((out / "results.md").read_text(encoding="utf-8") if (out / "results.md").exists() else "")
     print(f"results: {folder.results_json}")
     return 0
@@ -57,5 +84,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", default=[], help="overrides such as epochs=2 strategies.0.method=der")
     p.add_argument("--out", default=None, help="results folder (default ./runs/<timestamp>[-<name>])")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="run the (strategy, seed) jobs N at a time on Ray (needs the 'distributed' extra)")
+    p.add_argument("--address", default=None,
+                   help="with --workers: the Ray cluster to join (default $RAY_ADDRESS, else a local instance)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)

@@ -8,7 +8,6 @@ every dataset shares (``normalize``).
 
 from __future__ import annotations
 
-import inspect
 import os
 from typing import Any
 
@@ -18,15 +17,14 @@ from .dataset import ArrayDataset
 
 __all__ = ["DATASETS", "load_dataset", "list_datasets", "dataset_options"]
 
-DATASETS: Registry[ArrayDataset] = Registry("dataset")
+DATASETS: Registry[ArrayDataset] = Registry("dataset", fixed=("root", "train"))
 
 _NORMALIZE = ("unit", "standard")
 
 
 def dataset_options(name: str) -> list[str]:
     """The options ``load_dataset(name, ...)`` accepts besides ``root`` and ``train``."""
-    params = inspect.signature(DATASETS.get(name)).parameters
-    return sorted([p for p in params if p not in ("root", "train")] + ["normalize"])
+    return sorted([*DATASETS.options(name), "normalize"])
 
 
 def list_datasets() -> list[str]:
@@ -62,10 +60,7 @@ def load_dataset(
     normalize = options.pop("normalize", "unit")
     if normalize not in _NORMALIZE:
         raise ConfigError(f"dataset option normalize must be one of {list(_NORMALIZE)}, got {normalize!r}")
-    valid = dataset_options(name)
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ConfigError(f"unknown option(s) {unknown} for dataset {name!r}; valid options: {', '.join(valid)}")
+    DATASETS.check_options(name, options, extra=["normalize"])
     ds = loader(root=root, train=train, **options)
     if normalize == "standard":
         reference = ds if train else loader(root=root, train=True, **options)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["stratified_split"]
+__all__ = ["stratified_split", "npz_part"]
 
 
 def stratified_split(targets: Any, *, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -46,3 +46,20 @@ def stratified_split(targets: Any, *, test_fraction: float, seed: int) -> tuple[
     if not train:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def npz_part(arrays: Any, *, train: bool, test_fraction: float, split_seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ``(images, labels)`` of the train or test part of an opened ``.npz``, or ``None`` if it has neither layout.
+
+    A file with ``train_images``/``train_labels``/``test_images``/``test_labels`` gives its own split; one with
+    ``images``/``labels`` is split per class by ``stratified_split(labels, test_fraction, seed=split_seed)``.
+    """
+    keys = set(arrays.files)
+    if {"train_images", "train_labels", "test_images", "test_labels"} <= keys:
+        side = "train" if train else "test"
+        return arrays[f"{side}_images"], arrays[f"{side}_labels"]
+    if {"images", "labels"} <= keys:
+        images, labels = arrays["images"], arrays["labels"]
+        tr, te = stratified_split(labels, test_fraction=test_fraction, seed=split_seed)
+        return images[tr if train else te], labels[tr if train else te]
+    return None

@@ -8,8 +8,7 @@ Every head derives from ``ClassifierHead`` (arrival-ordered columns, ``add_class
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Callable
+from typing import Any
 
 from ..bank import EBVBank
 from ..errors import ConfigError
@@ -35,34 +34,34 @@ __all__ = [
     "list_heads",
 ]
 
-HEADS: Registry[ClassifierHead] = Registry("head")
+HEADS: Registry[ClassifierHead] = Registry("head", fixed=("in_features", "bank"))
 
 
-def _register(name: str, cls: type[ClassifierHead], *, uses_bank: bool) -> None:
+def _register(name: str, cls: type[ClassifierHead], **traits: Any) -> None:
+    """Register ``cls`` under ``name`` with its traits: ``needs_bank`` (its classifier is the bank's vectors),
+    ``capacity_option`` (the option that bounds its classes, taken from the bank's size when a bank is given,
+    else from the stream's class count), ``seeded`` (it takes a ``seed`` option for its own randomness)."""
+    capacity = traits.get("capacity_option")
+
     def factory(in_features: int, *, bank: EBVBank | None = None, **kwargs: Any) -> ClassifierHead:
-        if uses_bank:
+        if traits.get("needs_bank"):
             if bank is None:
                 raise ConfigError(f"head {name!r} needs a bank: create_head({name!r}, in_features, bank=EBVBank(...))")
             return cls(in_features, bank, **kwargs)
-        if cls is HadamardHead and bank is not None:
-            kwargs.setdefault("max_classes", bank.n)
+        if capacity is not None and bank is not None:
+            kwargs.setdefault(capacity, bank.n)
         return cls(in_features, **kwargs)
 
     factory.head_class = cls  # type: ignore[attr-defined]
-    HEADS.register(name)(factory)
+    HEADS.register(name, options=cls.__init__, **traits)(factory)
 
 
-_register("ebv", EBVHead, uses_bank=True)
-_register("fc", FCHead, uses_bank=False)
-_register("ncm", NCMHead, uses_bank=False)
-_register("tau_norm", TauNormHead, uses_bank=False)
-_register("hadamard", HadamardHead, uses_bank=False)
-_register("angular", AngularHead, uses_bank=False)
-
-
-def _keyword_names(cls: type) -> list[str]:
-    params = inspect.signature(cls.__init__).parameters.values()
-    return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+_register("ebv", EBVHead, needs_bank=True, seeded=True)
+_register("fc", FCHead)
+_register("ncm", NCMHead)
+_register("tau_norm", TauNormHead)
+_register("hadamard", HadamardHead, capacity_option="max_classes")
+_register("angular", AngularHead)
 
 
 def create_head(name: str, in_features: int, *, bank: EBVBank | None = None, **kwargs: Any) -> ClassifierHead:
@@ -80,15 +79,10 @@ def create_head(name: str, in_features: int, *, bank: EBVBank | None = None, **k
 
     Raises:
         ValueError: if ``name`` is unknown (the message lists the valid names).
-        ConfigError: if a keyword argument is unknown to that head, or a required bank is missing.
+        UnknownOptionError: if a keyword argument is unknown to that head (a ``ConfigError``).
+        ConfigError: if a required bank is missing.
     """
-    factory: Callable[..., ClassifierHead] = HEADS.get(name)
-    cls = factory.head_class  # type: ignore[attr-defined]
-    allowed = _keyword_names(cls)
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise ConfigError(f"unknown argument(s) {unknown} for head {name!r}; expected some of {allowed}")
-    return factory(in_features, bank=bank, **kwargs)
+    return HEADS.create(name, in_features, bank=bank, **kwargs)
 
 
 def list_heads() -> list[str]:

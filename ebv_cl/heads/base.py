@@ -180,13 +180,16 @@ class ClassifierHead(nn.Module):
         return self(features)
 
     @torch.no_grad()
-    def predict(self, features: torch.Tensor) -> torch.Tensor:
-        """The predicted column (argmax of ``prediction_logits``) per row, ``int64`` of shape ``(B,)``."""
+    def predict_columns(self, features: torch.Tensor) -> torch.Tensor:
+        """The predicted output column (argmax of ``prediction_logits``) per row, ``int64`` of shape ``(B,)``.
+
+        Column ``j`` is ``classes[j]``; ``predict`` gives the labels themselves.
+        """
         return self.prediction_logits(features).argmax(dim=1)
 
-    def predict_labels(self, features: torch.Tensor) -> list[Hashable]:
-        """The predicted class label per row."""
-        return self.labels_of(self.predict(features))
+    def predict(self, features: torch.Tensor) -> list[Hashable]:
+        """The predicted class label per row (as scikit-learn's ``predict``), a list of length ``B``."""
+        return self.labels_of(self.predict_columns(features))
 
     def training_loss(self, features: torch.Tensor, target_columns: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of ``forward(features)`` against ``target_columns`` (``int64``, shape ``(B,)``).
@@ -204,6 +207,7 @@ class ClassifierHead(nn.Module):
             raise ValueError(f"target_columns must be an int64 tensor of shape ({batch},), got {got}")
         return target.long()
 
+    @property
     def trainable_head_params(self) -> int:
         """The number of trainable parameters of the head."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -17,6 +17,11 @@ seen; with a fixed bank these are the classes an embedding near its target is mo
 an exact search with the current embeddings every step (``"scan"``: a float32 blocked search, ``B x N x d``
 without gradient, linear in N; ``"index"``: the same exact top-k through ``ebv_cl.index.BankIndex``, whose
 certified low-precision path is faster on the CPU). The per-step cost of the sampled loss is ``B x (B + hard + sampled) x d``.
+
+A code bank (``bank.code`` set: rows stored as a formula, see ``ebv_cl.bank.codes``) is never materialised: the
+sampled loss fetches the rows of its class set with ``bank.rows``, every hard-negative mode searches through
+``BankIndex`` (its exact structured path ``fft``), ``predict`` is the index's exact top-1 and full logits are
+computed over blocks of rows (the allocated classes' rows are cached only while they fit 64 MiB).
 """
 
 from __future__ import annotations
@@ -34,9 +39,40 @@ from .sampling import blocked_topk, draw_excluding, hardest_candidates
 
 __all__ = ["EBVHead"]
 
+
+def _held_vectors(bank: Any) -> torch.Tensor:
+    """What the head holds of the bank: its vectors, or for a code bank an empty ``(0, dim)`` device marker."""
+    return bank.vectors if getattr(bank, "code", None) is None else torch.empty(0, bank.dim)
+
 _HARD_MODES = ("bank", "scan", "index")
 _CANDIDATES = 8  # hard-negative candidates kept per class ("bank") or per sample ("scan")
 _NORM_EPS = 1e-12
+_ROW_CACHE_BYTES = 1 << 26  # code banks: cache the allocated classes' rows up to 64 MiB
+_ROW_BLOCK = 65536  # code banks: rows per block of the blocked logits
+_PROJECTIONS = ("linear", "mlp", "none")
+_INITS = ("default", "orthogonal")
+
+
+def _make_projection(kind: str, in_features: int, dim: int, *, bias: bool, hidden: int | None,
+                     init: str) -> nn.Module:
+    """The projection: ``Linear``, an MLP ``Linear-BN-ReLU-Linear`` (``hidden`` wide) or the identity."""
+    if kind == "none":
+        return nn.Identity()
+    if kind == "linear":
+        module: nn.Module = nn.Linear(in_features, dim, bias=bias)
+    else:
+        width = 2 * max(in_features, dim) if hidden is None else int(hidden)
+        if width < 1:
+            raise ValueError(f"hidden must be >= 1, got {hidden!r}")
+        module = nn.Sequential(nn.Linear(in_features, width, bias=False), nn.BatchNorm1d(width),
+                               nn.ReLU(inplace=True), nn.Linear(width, dim, bias=bias))
+    if init == "orthogonal":
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear):
+                nn.init.orthogonal_(layer.weight)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+    return module
 
 
 class EBVHead(ClassifierHead):
@@ -77,7 +113,13 @@ class EBVHead(ClassifierHead):
         *,
         temperature: float = 0.07,
         bias: bool = True,
-        projection: bool = True,
+        projection: bool | str = True,
+        hidden: int | None = None,
+        projection_init: str = "default",
+        feature_bn: bool = False,
+        learn_scale: bool = False,
+        margin: float = 0.0,
+        label_smoothing: float = 0.0,
         sampled_negatives: int | None = None,
         hard_negatives: int = 64,
         hard_negative_mode: str = "bank",
@@ -97,6 +139,20 @@ class EBVHead(ClassifierHead):
         if hard_negative_mode not in _HARD_MODES:
             raise ConfigError(f"hard_negative_mode must be one of {_HARD_MODES}, got {hard_negative_mode!r}")
         self.temperature = float(temperature)
+        if isinstance(projection, bool):
+            projection = "linear" if projection else "none"
+        if projection not in _PROJECTIONS:
+            raise ConfigError(f"projection must be a bool or one of {_PROJECTIONS}, got {projection!r}")
+        if projection_init not in _INITS:
+            raise ConfigError(f"projection_init must be one of {_INITS}, got {projection_init!r}")
+        if not 0.0 <= float(margin) < 1.0:
+            raise ValueError(f"margin must be in [0, 1), got {margin!r}")
+        if not 0.0 <= float(label_smoothing) < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+        self.projection_kind = projection
+        self.projection_init = projection_init
+        self.margin = float(margin)
+        self.label_smoothing = float(label_smoothing)
         self.sampled_negatives = None if sampled_negatives is None else int(sampled_negatives)
         self.hard_negatives = int(hard_negatives)
         self.hard_negative_mode = hard_negative_mode
@@ -105,39 +161,98 @@ class EBVHead(ClassifierHead):
         self.bank_sha256 = bank.sha256()
         self._bank = bank
         self._index: Any = None
-        if not projection and self.in_features != bank.dim:
+        if projection == "none" and self.in_features != bank.dim:
             raise ValueError(f"projection=False needs in_features == bank.dim ({bank.dim}), got {self.in_features}")
-        self.projection = nn.Linear(self.in_features, bank.dim, bias=bias) if projection else nn.Identity()
-        self.register_buffer("bank_vectors", bank.vectors, persistent=False)
+        self.projection = _make_projection(projection, self.in_features, bank.dim, bias=bias, hidden=hidden,
+                                           init=projection_init)
+        self.hidden = self.projection[0].out_features if projection == "mlp" else None
+        self._bias = bool(bias) and projection != "none"
+        self.feature_bn = nn.BatchNorm1d(bank.dim) if feature_bn else None
+        if learn_scale:
+            self.logit_scale = nn.Parameter(torch.tensor(1.0 / self.temperature))
+        else:
+            self.logit_scale = None
+        self.register_buffer("bank_vectors", _held_vectors(bank), persistent=False)
         self.register_buffer("_neighbors", torch.empty(0, _CANDIDATES, dtype=torch.int64), persistent=False)
         self.register_buffer("_neighbor_scores", torch.empty(0, _CANDIDATES), persistent=False)
         self._generator = torch.Generator().manual_seed(int(seed))
+        self._code = getattr(bank, "code", None) is not None
+        self._row_cache: tuple[int, torch.Tensor] | None = None
         self.last_class_set_size: int | None = None
         """Classes scored by the last sampled ``training_loss`` (``None`` before the first one)."""
 
     @property
     def class_vectors(self) -> torch.Tensor:
-        """The bank vectors of the allocated classes, ``(num_classes, dim)``, row ``j`` = column ``j``."""
-        return self.bank_vectors[: self.num_classes]
+        """The bank vectors of the allocated classes, ``(num_classes, dim)``, row ``j`` = column ``j``.
+
+        For a code bank these rows are computed (``bank.rows``) and cached only while they fit 64 MiB.
+        """
+        if not self._code:
+            return self.bank_vectors[: self.num_classes]
+        cached = self._row_cache
+        if cached is not None and cached[0] == self.num_classes and cached[1].device == self.bank_vectors.device:
+            return cached[1]
+        rows = self._rows(slice(0, self.num_classes))
+        if rows.numel() * rows.element_size() <= _ROW_CACHE_BYTES:
+            self._row_cache = (self.num_classes, rows)
+        return rows
+
+    def _rows(self, classes: torch.Tensor | slice) -> torch.Tensor:
+        """Bank rows of ``classes`` (columns) on the head's device; a code bank computes only those rows."""
+        if not self._code:
+            return self.bank_vectors[classes] if isinstance(classes, slice) else self.bank_vectors.index_select(0, classes)
+        index = classes if isinstance(classes, slice) else classes.detach().cpu()
+        return self._bank.rows(index).to(self.bank_vectors.device)
+
+    @property
+    def scale(self) -> float | torch.Tensor:
+        """The logit scale: the learned ``logit_scale`` with ``learn_scale``, else ``1 / temperature``."""
+        return 1.0 / self.temperature if self.logit_scale is None else self.logit_scale
+
+    def _project(self, features: torch.Tensor) -> torch.Tensor:
+        z = self.projection(features)
+        return z if self.feature_bn is None else self.feature_bn(z)
 
     def embed(self, features: torch.Tensor) -> torch.Tensor:
         """The L2-normalised projected embeddings ``(B, dim)`` of features ``(B, in_features)``."""
-        return nn.functional.normalize(self.projection(features), dim=1)
+        return nn.functional.normalize(self._project(features), dim=1)
 
     def _scaled_embed(self, x: torch.Tensor) -> torch.Tensor:
-        # normalize(z) / temperature with one (B, 1) factor: cheaper than normalize then dividing (B, C) logits.
-        z = self.projection(x)
+        # normalize(z) * scale with one (B, 1) factor: cheaper than normalize then scaling (B, C) logits.
+        z = self._project(x)
         norm = torch.linalg.vector_norm(z, dim=1, keepdim=True).clamp_min(_NORM_EPS)
-        return z * (1.0 / (norm * self.temperature))
+        return z * (self.scale / norm)
+
+    def _cross_entropy(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        # CosFace: the target's cosine minus the margin, i.e. its logit minus margin * scale (training only).
+        if self.margin:
+            logits = logits.scatter_add(1, targets[:, None], (-self.margin * self.scale) * logits.new_ones(len(targets), 1))
+        return nn.functional.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        if self._code and self.num_classes * self.bank_dim * 4 > _ROW_CACHE_BYTES:
+            return self._blocked_logits(self._scaled_embed(x))
         return self._scaled_embed(x) @ self.class_vectors.T
+
+    def _blocked_logits(self, z: torch.Tensor) -> torch.Tensor:
+        # code banks beyond the row cache: the logits over blocks of rows, never all rows at once
+        c = self.num_classes
+        blocks = [z @ self._rows(slice(j0, min(c, j0 + _ROW_BLOCK))).T for j0 in range(0, c, _ROW_BLOCK)]
+        return torch.cat(blocks, dim=1)
+
+    def predict(self, features: torch.Tensor) -> torch.Tensor:
+        """The predicted column per row; for a code bank the exact top-1 of ``BankIndex`` (no logits formed)."""
+        if not self._code:
+            return super().predict(features)
+        z = self.embed(self._check_features(features)).detach()
+        return self._bank_index(z.device).search_slots(z, 1)[1][:, 0].to(z.device)
 
     def _grow(self, old: int, new: int) -> None:
         # New classes can be nearer neighbours than the cached ones: drop the cache.
         shape = (new, _CANDIDATES)
         self._neighbors = torch.full(shape, -1, dtype=torch.int64, device=self.bank_vectors.device)
         self._neighbor_scores = torch.full(shape, float("-inf"), device=self.bank_vectors.device)
+        self._row_cache = None
         return None
 
     def uses_sampling(self, batch_size: int) -> bool:
@@ -163,7 +278,7 @@ class EBVHead(ClassifierHead):
         x = self._check_features(features)
         targets = self._check_targets(target_columns, x.shape[0])
         if not self.uses_sampling(x.shape[0]):
-            return nn.functional.cross_entropy(self._logits(x), targets)
+            return self._cross_entropy(self._logits(x), targets)
         z = self._scaled_embed(x)
         positives, local = targets.unique(return_inverse=True)  # positives first: target j is column local[j]
         hard = self._hard_negatives(z, targets, positives)
@@ -172,13 +287,15 @@ class EBVHead(ClassifierHead):
                                generator=self._generator)
         class_set = torch.cat([taken, drawn])
         self.last_class_set_size = int(class_set.numel())
-        return nn.functional.cross_entropy(z @ self.bank_vectors.index_select(0, class_set).T, local)
+        return self._cross_entropy(z @ self._rows(class_set).T, local)
 
     @torch.no_grad()
     def _hard_negatives(self, z: torch.Tensor, targets: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         # classes: the sorted distinct targets
         if self.hard_negatives == 0:
             return targets.new_empty(0)
+        if self._code:
+            return self._code_hard_negatives(z, classes)
         vectors = self.class_vectors
         if self.hard_negative_mode == "scan":
             scores, idx = blocked_topk(z.detach(), vectors, _CANDIDATES, exclude=targets, block=self.search_block)
@@ -193,6 +310,30 @@ class EBVHead(ClassifierHead):
             scores, idx = blocked_topk(vectors[missing], vectors, _CANDIDATES, exclude=missing, block=self.search_block)
             self._neighbors[missing] = idx
             self._neighbor_scores[missing] = scores
+        idx, scores = self._neighbors[classes], self._neighbor_scores[classes]
+        return hardest_candidates(idx, scores, classes, self.hard_negatives)
+
+    def _code_hard_negatives(self, z: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        # code banks: every mode searches through BankIndex (structured path fft); "bank" still caches per class
+        k = min(_CANDIDATES + 1, self.num_classes)  # + 1: the positive itself is usually the nearest
+        if self.hard_negative_mode != "bank":
+            scores, idx = self._bank_index(z.device).search_slots(z.detach(), k)
+            return hardest_candidates(idx.to(z.device), scores.to(z.device), classes, self.hard_negatives)
+        unfilled = self._neighbors[classes, 0] == -1
+        if bool(unfilled.any()):
+            missing = classes[unfilled]
+            scores, idx = self._bank_index(z.device).search_slots(self._rows(missing), k)
+            scores, idx = scores.to(z.device), idx.to(z.device)
+            scores = scores.masked_fill(idx == missing[:, None], float("-inf"))
+            if k < _CANDIDATES + 1:  # fewer classes than candidates: pad with none
+                pad = _CANDIDATES + 1 - k
+                scores = nn.functional.pad(scores, (0, pad), value=float("-inf"))
+                idx = nn.functional.pad(idx, (0, pad), value=-1)
+            order = scores.argsort(dim=1, descending=True, stable=True)[:, :_CANDIDATES]  # keeps the index's tie order
+            scores = scores.gather(1, order)
+            idx = idx.gather(1, order).masked_fill(torch.isinf(scores), -1)
+            self._neighbors[missing] = idx
+            self._neighbor_scores[missing] = scores.to(self._neighbor_scores.dtype)
         idx, scores = self._neighbors[classes], self._neighbor_scores[classes]
         return hardest_candidates(idx, scores, classes, self.hard_negatives)
 
@@ -224,8 +365,12 @@ class EBVHead(ClassifierHead):
             "bank_dim": self.bank_dim,
             "bank_sha256": self.bank_sha256,
             "temperature": self.temperature,
-            "projection": isinstance(self.projection, nn.Linear),
-            "bias": getattr(self.projection, "bias", None) is not None,
+            "projection": self.projection_kind != "none" if self.projection_kind != "mlp" else "mlp",
+            "bias": self._bias,
+            # Keys added with the recipe options appear only when set, so older state dicts still load.
+            **({"hidden": self.hidden} if self.hidden is not None else {}),
+            **({"feature_bn": True} if self.feature_bn is not None else {}),
+            **({"learn_scale": True} if self.logit_scale is not None else {}),
         }
 
     def extra_repr(self) -> str:

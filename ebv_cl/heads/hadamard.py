@@ -58,6 +58,7 @@ class HadamardHead(ClassifierHead):
         dim: p, a power of two >= ``max_classes``; default the smallest one.
         init_scale: Initial value of the learned scale (> 0).
         bias: Whether the projection has a bias.
+        feature_bn: Batch-normalise the projected features before the L2 normalisation.
         check_finite: Check inputs for NaN/inf on every call.
 
     Raises:
@@ -74,6 +75,7 @@ class HadamardHead(ClassifierHead):
         dim: int | None = None,
         init_scale: float = 10.0,
         bias: bool = True,
+        feature_bn: bool = False,
         check_finite: bool = False,
     ) -> None:
         max_classes = check_positive_int(max_classes, name="max_classes")
@@ -86,11 +88,13 @@ class HadamardHead(ClassifierHead):
         self.dim = p
         self.projection = nn.Linear(self.in_features, p, bias=bias)
         self.scale = nn.Parameter(torch.tensor(float(init_scale)))
+        self.feature_bn = nn.BatchNorm1d(p) if feature_bn else None
         dense = hadamard_rows(p, p) / math.sqrt(p) if p <= _DENSE_MAX else torch.empty(0, p)
         self.register_buffer("_dense_rows", dense, persistent=False)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        z = nn.functional.normalize(self.projection(x), dim=1)
+        z = self.projection(x)
+        z = nn.functional.normalize(z if self.feature_bn is None else self.feature_bn(z), dim=1)
         c = self.num_classes
         if self._dense_rows.numel():
             cos = z @ self._dense_rows[:c].to(z.dtype).T
@@ -99,7 +103,8 @@ class HadamardHead(ClassifierHead):
         return self.scale * cos
 
     def _config(self) -> dict[str, Any]:
-        return {**super()._config(), "dim": self.dim, "bias": self.projection.bias is not None}
+        return {**super()._config(), "dim": self.dim, "bias": self.projection.bias is not None,
+                **({"feature_bn": True} if self.feature_bn is not None else {})}
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, dim={self.dim}"

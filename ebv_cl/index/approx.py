@@ -2,7 +2,7 @@
 
 They are options, not substitutes for exact search: an EBV bank spreads its vectors as evenly as possible, so
 the graph and cluster structure these indexes rely on is weak. Recall@1 against exact search, measured with
-``measure_recall`` (random unit bank, which an EBV bank at N >> d resembles; 1,000 queries; "near" queries are a
+``ebv_cl.bench.recall.measure_recall`` (random unit bank, which an EBV bank at N >> d resembles; 1,000 queries; "near" queries are a
 bank vector plus Gaussian noise of norm ~1, cosine ~0.7 to their class; one thread, machine under load):
 
 ==========================  ========  =================  ================  ==========
@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["FaissApproxIndex", "make_hnsw", "make_ivf", "measure_recall"]
+__all__ = ["FaissApproxIndex", "make_hnsw", "make_ivf"]
 
 
 
@@ -140,37 +140,3 @@ def make_ivf(vectors: torch.Tensor, *, nlist: int | None = None, nprobe: int = 1
     wrapped = FaissApproxIndex(index, vectors, name="ivf", params={"nprobe": min(nprobe, nlist)})
     wrapped.quantizer = quantizer  # the IVF index points at it: keep it alive as long as the index
     return wrapped
-
-
-def measure_recall(
-    *, n: int, dim: int, queries: int = 1000, kinds: tuple[str, ...] = ("hnsw", "ivf"), seed: int = 0
-) -> dict[str, dict[str, float]]:
-    """Recall@1 of approximate kinds against exact search on a random unit bank.
-
-    Two query sets: random unit vectors, and bank vectors plus Gaussian noise of norm about 1 (cosine about
-    0.7 to their class). Returns ``{kind: {"random": recall, "near": recall, "build_s": seconds}}``.
-    """
-    import time
-
-    from ..bank import EBVBank
-    from ..slots import SlotAllocator
-    from .bank_index import BankIndex
-
-    g = torch.Generator().manual_seed(seed)
-    bank = EBVBank(torch.randn(n, dim, generator=g))
-    allocator = SlotAllocator(n)
-    allocator.allocate(range(n))
-    random_q = torch.randn(queries, dim, generator=g)
-    near_q = bank.vectors[torch.randint(0, n, (queries,), generator=g)] + torch.randn(queries, dim, generator=g) / dim**0.5
-    exact = BankIndex(bank, allocator, device="cpu")
-    truth = {name: exact.search_slots(q, 1)[1][:, 0] for name, q in (("random", random_q), ("near", near_q))}
-    report: dict[str, dict[str, float]] = {}
-    for kind in kinds:
-        index = BankIndex(bank, allocator, kind=kind, device="cpu")
-        start = time.perf_counter()
-        index.search_slots(random_q[:1], 1)  # builds and fills the index
-        row: dict[str, float] = {"build_s": time.perf_counter() - start}
-        for name, q in (("random", random_q), ("near", near_q)):
-            row[name] = float((index.search_slots(q, 1)[1][:, 0] == truth[name]).float().mean())
-        report[kind] = row
-    return report

@@ -23,6 +23,8 @@ from ..errors import BankMismatchError, NotBuiltError
 from ..slots import SlotAllocator
 from ..validation import as_embeddings, check_positive_int
 from .kinds import check_options, create_engine
+from .paths import needs_vectors
+from .structured import is_code_bank
 from .rerank import unit_queries
 
 __all__ = ["BankIndex"]
@@ -32,13 +34,14 @@ class BankIndex:
     """Inner-product (cosine) search of embeddings against the allocated classes of a bank.
 
     Args:
-        bank: The ``EBVBank`` (its ``(N, dim)`` unit ``vectors`` never change).
+        bank: The ``EBVBank`` (its ``(N, dim)`` unit ``vectors`` never change). A code bank (``bank.code`` set)
+            is searched by path ``fft`` without forming its rows.
         allocator: The ``SlotAllocator`` mapping labels to rows; its capacity must not exceed ``bank.n``.
         kind: A name from ``index_kinds()``: ``"flat"`` (exact, default), ``"sharded"`` (exact, the bank split
             into row shards over several devices, see ``ebv_cl.index.sharded``), ``"hnsw"`` or ``"ivf"``
             (approximate; see ``ebv_cl.index.approx`` for their recall).
-        path: For ``flat``: a name from ``search_paths()`` or ``"auto"`` (``wht`` for Kerdock banks, ``fp32`` on
-            CUDA, ``int8`` on the CPU; all exact). Other kinds take ``"auto"`` only.
+        path: For ``flat``: a name from ``search_paths()`` or ``"auto"`` (``fft`` for code banks, ``wht`` for
+            Kerdock banks, ``fp32`` on CUDA, ``int8`` on the CPU; all exact). Other kinds take ``"auto"`` only.
         device: Where scoring runs (default: CUDA when available, else the CPU). Kind ``sharded`` places its
             shards on its ``devices`` option and merges on the CPU: leave ``device`` unset or ``"cpu"``.
         **kind_options: Options of the kind (``sharded``: ``devices``, ``shard_path``; ``hnsw``: ``m``,
@@ -61,15 +64,17 @@ class BankIndex:
         device: str | torch.device | None = None,
         **kind_options: Any,
     ) -> None:
-        vectors = getattr(bank, "vectors", None)
-        if not isinstance(vectors, torch.Tensor) or vectors.ndim != 2:
-            raise TypeError(f"bank must be an EBVBank with (n, dim) vectors, got {type(bank).__name__}")
+        if is_code_bank(bank):  # stored as a formula: never touch its dense vectors here
+            n_rows = int(bank.n)
+        else:
+            vectors = getattr(bank, "vectors", None)
+            if not isinstance(vectors, torch.Tensor) or vectors.ndim != 2:
+                raise TypeError(f"bank must be an EBVBank with (n, dim) vectors, got {type(bank).__name__}")
+            n_rows = int(vectors.shape[0])
         if not isinstance(allocator, SlotAllocator):
             raise TypeError(f"allocator must be a SlotAllocator, got {type(allocator).__name__}")
-        if allocator.capacity > vectors.shape[0]:
-            raise BankMismatchError(
-                f"allocator capacity {allocator.capacity} exceeds the bank's {vectors.shape[0]} vectors"
-            )
+        if allocator.capacity > n_rows:
+            raise BankMismatchError(f"allocator capacity {allocator.capacity} exceeds the bank's {n_rows} vectors")
         check_options(kind, path, kind_options)
         self.bank, self.allocator, self.kind, self.path = bank, allocator, kind, path
         if kind == "sharded":
@@ -97,7 +102,7 @@ class BankIndex:
     @property
     def dim(self) -> int:
         """The embedding dimension (the bank's)."""
-        return int(self.bank.vectors.shape[1])
+        return int(self.bank.dim) if is_code_bank(self.bank) else int(self.bank.vectors.shape[1])
 
     @property
     def exact(self) -> bool:
@@ -110,7 +115,9 @@ class BankIndex:
         if self._engine is None:
             with self._build_lock:
                 if self._engine is None:
-                    vectors = self.bank.vectors.to(self.device, torch.float32).contiguous()
+                    vectors = None
+                    if needs_vectors(self.kind, self.path, self.bank, self.device):
+                        vectors = self.bank.vectors.to(self.device, torch.float32).contiguous()
                     self._engine = create_engine(self.kind, self.bank, vectors, self.device, self.path, **self._options)
         return self._engine
 
@@ -133,14 +140,16 @@ class BankIndex:
         self._labels = (version, labels)  # tagged with the version read before the copy: never too new
         return labels
 
-    def _prepare(self, embeddings: Any, k: Any) -> tuple[torch.Tensor, int, list[Hashable]]:
+    def _prepare(self, embeddings: Any, k: Any, *, labels_needed: bool = True) -> tuple[torch.Tensor, int, Any]:
         k = check_positive_int(k, name="k")
-        labels = self._snapshot()
+        # slots only need the allocated count (the allocator only appends, so any count is a consistent prefix);
+        # a copy of 10^7 labels would cost 80 MB per call
+        labels = self._snapshot() if labels_needed else range(len(self.allocator))
         if not labels:
             raise NotBuiltError("the index has no class to search: allocate classes (add_classes) before searching")
         if k > len(labels):
             raise ValueError(f"k must be <= the number of allocated classes ({len(labels)}), got k={k}")
-        queries = as_embeddings(embeddings, dim=self.dim, name="embeddings")
+        queries = as_embeddings(embeddings, dim=self.dim, name="embeddings").detach()  # results carry no autograd
         return unit_queries(queries).to(self.device), k, labels
 
     def search_slots(self, embeddings: Any, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,7 +167,7 @@ class BankIndex:
             NotBuiltError: if no class is allocated.
             TypeError, ValueError: on bad embeddings (shape, dtype, NaN/inf, zero norm) or ``k``.
         """
-        queries, k, labels = self._prepare(embeddings, k)
+        queries, k, labels = self._prepare(embeddings, k, labels_needed=False)
         scores, slots = self.engine.search(queries, len(labels), k)
         return scores.cpu(), slots.cpu()
 

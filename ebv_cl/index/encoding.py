@@ -32,7 +32,7 @@ U32 = 2.0**-24
 U64 = 2.0**-53
 _INT8_MAX = 127
 _SLACK = 1e-12  # absolute slack covering float64 rounding in the norms below
-_BLOCK_ROWS = 65536
+_BLOCK_ROWS = 16384  # rows encoded at once: bounds the float64 temporaries (4 x 64 MiB at d = 512)
 
 
 def _int8_padding(dim: int) -> int:

@@ -8,8 +8,7 @@ kind's own keyword options, and returns an engine with ``search(queries, n, k) -
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -20,33 +19,28 @@ from .sharded import make_sharded
 
 __all__ = ["INDEX_KINDS", "index_kinds", "check_options", "create_engine"]
 
-INDEX_KINDS: Registry[Any] = Registry("index kind")
+INDEX_KINDS: Registry[Any] = Registry("index kind", fixed=("vectors",))
 
 
-@INDEX_KINDS.register("flat")
+@INDEX_KINDS.register("flat", options=False)
 def _flat(bank: Any, vectors: torch.Tensor, device: torch.device, path: str) -> Any:
     name = choose_path(bank, device) if path == "auto" else path
     return SEARCH_PATHS.create(name, bank, vectors, device)
 
 
-@INDEX_KINDS.register("sharded")
+@INDEX_KINDS.register("sharded", options=make_sharded)
 def _sharded(bank: Any, vectors: torch.Tensor, device: torch.device, path: str, **options: Any) -> Any:
     return make_sharded(vectors, **options)
 
 
-@INDEX_KINDS.register("hnsw")
+@INDEX_KINDS.register("hnsw", options=make_hnsw)
 def _hnsw(bank: Any, vectors: torch.Tensor, device: torch.device, path: str, **options: Any) -> Any:
     return make_hnsw(vectors, **options)
 
 
-@INDEX_KINDS.register("ivf")
+@INDEX_KINDS.register("ivf", options=make_ivf)
 def _ivf(bank: Any, vectors: torch.Tensor, device: torch.device, path: str, **options: Any) -> Any:
     return make_ivf(vectors, **options)
-
-
-_OPTION_FACTORIES: dict[str, Callable[..., Any] | None] = {
-    "flat": None, "sharded": make_sharded, "hnsw": make_hnsw, "ivf": make_ivf,
-}
 
 
 def index_kinds() -> list[str]:
@@ -59,7 +53,7 @@ def check_options(kind: str, path: str, options: dict[str, Any]) -> None:
 
     Raises:
         ValueError: on an unknown kind or path, or a path given to ``hnsw``/``ivf``.
-        TypeError: on an option the kind does not take; the message lists the valid ones.
+        UnknownOptionError: on an option the kind does not take (a ``TypeError``); the message lists the valid ones.
     """
     INDEX_KINDS.get(kind)
     if kind == "flat":
@@ -67,14 +61,10 @@ def check_options(kind: str, path: str, options: dict[str, Any]) -> None:
             SEARCH_PATHS.get(path)
     elif path != "auto":
         raise ValueError(f"path={path!r} only applies to kind 'flat'; kind {kind!r} takes path='auto'")
-    factory = _OPTION_FACTORIES.get(kind)
-    valid = [] if factory is None else [p for p in inspect.signature(factory).parameters if p != "vectors"]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise TypeError(f"unknown option(s) {unknown} for index kind {kind!r}; valid options: {valid or 'none'}")
+    INDEX_KINDS.check_options(kind, options)
 
 
 def create_engine(kind: str, bank: Any, vectors: torch.Tensor, device: torch.device, path: str, **options: Any) -> Any:
     """Build the engine of ``kind`` (see the module docstring)."""
     check_options(kind, path, options)
-    return INDEX_KINDS.create(kind, bank, vectors, device, path, **options)
+    return INDEX_KINDS.get(kind)(bank, vectors, device, path, **options)

@@ -9,12 +9,15 @@ path      how                                                                   
 int8      int8 scoring (exact int32 sums, oneDNN VNNI) + certified float64 re-rank  yes, proven (CPU)
 fp32      float32 matmul (TF32/bf16 inputs allowed) + certified float64 re-rank   yes, proven (CPU, CUDA)
 wht       Kerdock banks: fast Walsh-Hadamard scoring + certified re-rank          yes, proven
+fft       code banks: every shift of a sequence by one FFT + certified re-rank    yes, proven (``structured``)
 float64   brute force in float64 (the oracle; slow)                               yes, by definition
 faiss     FAISS exhaustive inner product in float32 (GPU when faiss has one)      float32 ranking
 ========  ======================================================================  =========================
 
 "Exact" is defined in ``rerank``: float64 inner products of the float32 unit vectors, lower slot first on ties.
-``choose_path`` picks ``wht`` for Kerdock banks, ``fp32`` on CUDA and ``int8`` on the CPU.
+``choose_path`` picks ``fft`` for code banks, ``wht`` for Kerdock banks, ``fp32`` on CUDA and ``int8`` on the CPU.
+Path ``fft`` never forms the bank's rows (it fetches candidates with ``bank.rows``); the others take the bank's
+float32 ``vectors`` (for a code bank, materialised by ``bank.vectors`` while that fits its limit).
 """
 
 from __future__ import annotations
@@ -30,8 +33,12 @@ from ..registry import Registry
 from .certified import certified_search
 from .rerank import exact_search
 from .stages import KerdockStage, MatmulStage
+from .structured import ShiftPath, is_code_bank
 
-__all__ = ["SEARCH_PATHS", "search_paths", "choose_path", "matmul_path", "CertifiedPath", "Float64Path", "FaissPath"]
+__all__ = [
+    "SEARCH_PATHS", "search_paths", "choose_path", "matmul_path", "CertifiedPath", "Float64Path", "FaissPath",
+    "needs_vectors",
+]
 
 SEARCH_PATHS: Registry[Any] = Registry("search path")
 
@@ -155,6 +162,11 @@ def _wht(bank: Any, vectors: torch.Tensor, device: torch.device) -> CertifiedPat
     return CertifiedPath("wht", KerdockStage(decoder, vectors), vectors)
 
 
+@SEARCH_PATHS.register("fft")
+def _fft(bank: Any, vectors: torch.Tensor | None, device: torch.device) -> ShiftPath:
+    return ShiftPath(bank, device)
+
+
 @SEARCH_PATHS.register("float64")
 def _float64(bank: Any, vectors: torch.Tensor, device: torch.device) -> Float64Path:
     return Float64Path(vectors)
@@ -171,7 +183,10 @@ def search_paths() -> list[str]:
 
 
 def choose_path(bank: Any, device: torch.device) -> str:
-    """The fastest exact path for ``bank`` on ``device``: ``wht``, ``fp32`` (CUDA) or ``int8`` (CPU)."""
+    """The fastest exact path for ``bank`` on ``device``: ``fft`` (code banks), ``wht`` (Kerdock banks), ``fp32``
+    (CUDA) or ``int8`` (CPU)."""
+    if is_code_bank(bank):
+        return "fft"
     info = getattr(bank, "info", None)
     if getattr(bank, "method", None) == "kerdock" and isinstance(info, dict) and "kerdock" in info:
         try:
@@ -180,6 +195,13 @@ def choose_path(bank: Any, device: torch.device) -> str:
         except (ValueError, ImportError):
             pass
     return matmul_path(device, bank.dim)
+
+
+def needs_vectors(kind: str, path: str, bank: Any, device: torch.device) -> bool:
+    """Whether the engine of ``kind``/``path`` takes the bank's dense vectors (all but path ``fft`` do)."""
+    if kind != "flat":
+        return True
+    return (choose_path(bank, device) if path == "auto" else path) != "fft"
 
 
 def matmul_path(device: torch.device, dim: int) -> str:

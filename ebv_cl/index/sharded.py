@@ -10,7 +10,9 @@ ties across shard boundaries). This is the role FAISS's ``IndexShards`` plays fo
 and in step with the allocator: shards never change, the allocated prefix just grows into them.
 
 Shards on distinct CUDA devices are searched in parallel threads; CPU shards one after another (they would
-share the same cores). The merge runs on the CPU against the bank's CPU vectors.
+share the same cores). The merge runs on the CPU against the bank's CPU vectors. With ``actors=N`` the shards
+live in ``N`` Ray actors instead (``ebv_cl.index.ray_shards``, Ray imported only then), possibly on other
+machines; they are searched in parallel and merged by the same code.
 """
 
 from __future__ import annotations
@@ -46,8 +48,15 @@ class ShardedPath:
     exact = True
     name = "sharded"
 
-    def __init__(self, vectors: torch.Tensor, devices: Sequence[str | torch.device], shard_path: str = "auto") -> None:
+    def __init__(
+        self, vectors: torch.Tensor, devices: Sequence[str | torch.device], shard_path: str = "auto", *,
+        remote: Any = None,
+    ) -> None:
         self.vectors = vectors
+        self.remote = remote  # a ray_shards.RayShards: its actors hold the shards and search them
+        if remote is not None:
+            self.devices, self.bounds, self.shards, self._pool = [], list(remote.bounds), [], None
+            return
         n = vectors.shape[0]
         self.devices = [torch.device(d) for d in devices]
         size = -(-n // len(self.devices))
@@ -62,7 +71,10 @@ class ShardedPath:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held on the shard devices: the shard copies (GPU only) and each path's extra data."""
+        """Bytes held on the shard devices: the shard copies (GPU only, or every row in Ray actors) and each
+        path's extra data."""
+        if self.remote is not None:
+            return int(self.remote.nbytes)
         copies = sum((b - a) * self.vectors.shape[1] * 4 for (a, b), d in zip(self.bounds, self.devices) if d.type != "cpu")
         return copies + sum(int(s.nbytes) for s in self.shards)
 
@@ -75,7 +87,9 @@ class ShardedPath:
     def search(self, queries: torch.Tensor, n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact ``(scores, slots)`` of shape ``(q, k)`` over rows ``0 .. n-1``."""
         live = [i for i, (a, _) in enumerate(self.bounds) if a < n]
-        if self._pool is not None and len(live) > 1:
+        if self.remote is not None:
+            parts = self.remote.search(queries.cpu(), n, k)
+        elif self._pool is not None and len(live) > 1:
             parts = list(self._pool.map(lambda i: self._search_shard(i, queries, n, k), live))
         else:
             parts = [self._search_shard(i, queries, n, k) for i in live]
@@ -88,25 +102,48 @@ class ShardedPath:
         return scores.float(), best
 
 
-def make_sharded(vectors: torch.Tensor, devices: Sequence[str] | None = None, shard_path: str = "auto") -> ShardedPath:
+def make_sharded(
+    vectors: torch.Tensor,
+    devices: Sequence[str] | None = None,
+    shard_path: str = "auto",
+    actors: int | None = None,
+    actor_options: dict[str, Any] | None = None,
+) -> ShardedPath:
     """The ``sharded`` kind's engine.
 
     Args:
         vectors: ``(N, dim)`` float32 CPU bank vectors.
         devices: One device per shard (default ``default_shard_devices()``: every CUDA device, else the CPU).
         shard_path: ``auto`` (``fp32`` on CUDA, ``int8`` on the CPU), ``int8``, ``fp32`` or ``float64``.
+        actors: Hold the shards in this many Ray actors instead of local devices (needs Ray; see
+            ``ebv_cl.index.ray_shards``).
+        actor_options: With ``actors``: Ray options of each actor (default ``{"num_cpus": 1}``; add
+            ``"num_gpus": 1`` for a CUDA shard).
 
     Raises:
-        ValueError: on an empty device list, more devices than bank rows, an unknown ``shard_path`` or ``int8``
-            on a CUDA device.
+        ValueError: on an empty device list, more devices (or actors) than bank rows, an unknown ``shard_path``,
+            ``int8`` on a CUDA device, or ``devices`` given together with ``actors``.
+        MissingExtraError: if ``actors`` is given and Ray is not installed.
     """
+    if shard_path not in _SHARD_PATHS:
+        raise ValueError(f"shard_path must be one of {', '.join(_SHARD_PATHS)}, got {shard_path!r}")
+    if actors is not None:
+        if isinstance(actors, bool) or not isinstance(actors, int) or not 1 <= actors <= vectors.shape[0]:
+            raise ValueError(f"actors must be an int in [1, {vectors.shape[0]}] (the bank's rows), got {actors!r}")
+        if devices is not None:
+            raise ValueError(f"devices={list(devices)} and actors={actors}: Ray actors place their own shards; "
+                             "give one of them")
+        from .ray_shards import RayShards
+
+        return ShardedPath(vectors.cpu(), [], shard_path, remote=RayShards(vectors.cpu(), actors, shard_path,
+                                                                            actor_options))
+    if actor_options is not None:
+        raise ValueError("actor_options applies only with actors=N (shards in Ray actors)")
     devices = default_shard_devices() if devices is None else list(devices)
     if not devices:
         raise ValueError("devices must name at least one device, got an empty list")
     if len(devices) > vectors.shape[0]:
         raise ValueError(f"devices must not outnumber the bank's {vectors.shape[0]} rows, got {len(devices)} devices")
-    if shard_path not in _SHARD_PATHS:
-        raise ValueError(f"shard_path must be one of {', '.join(_SHARD_PATHS)}, got {shard_path!r}")
     parsed = [torch.device(d) for d in devices]
     if shard_path == "int8" and any(d.type != "cpu" for d in parsed):
         raise ValueError(f"shard_path 'int8' runs on the CPU only, got devices {devices}")

@@ -7,17 +7,15 @@ Every factory takes ``input_shape=(C, H, W)`` plus its own keyword options; an u
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Sequence
 
 from torch import nn
 
-from ..errors import ConfigError
 from ..registry import Registry
 
 __all__ = ["BACKBONES", "create_backbone", "list_backbones", "check_input_shape"]
 
-BACKBONES: Registry[nn.Module] = Registry("backbone")
+BACKBONES: Registry[nn.Module] = Registry("backbone", fixed=("input_shape",))
 
 
 def check_input_shape(input_shape: Any) -> tuple[int, int, int]:
@@ -54,12 +52,7 @@ def create_backbone(name: str, *, input_shape: Sequence[int], **kwargs: Any) -> 
 
     Raises:
         ValueError: on an unknown name (listing the valid ones) or a bad ``input_shape``.
-        ConfigError: on an unknown option (listing the valid ones).
+        UnknownOptionError: on an unknown option (listing the valid ones; a ``ConfigError``).
     """
-    factory = BACKBONES.get(name)
-    shape = check_input_shape(input_shape)
-    valid = sorted(p for p in inspect.signature(factory).parameters if p != "input_shape")
-    unknown = sorted(set(kwargs) - set(valid))
-    if unknown:
-        raise ConfigError(f"unknown option(s) {unknown} for backbone {name!r}; valid options: {', '.join(valid)}")
-    return factory(input_shape=shape, **kwargs)
+    BACKBONES.get(name)
+    return BACKBONES.create(name, input_shape=check_input_shape(input_shape), **kwargs)

@@ -2,8 +2,10 @@
 
 ``scenarios/<name>.yaml`` holds one scenario section and ``strategies/<name>.yaml`` one strategy setting. They
 are looked up in these roots, first match wins: the folders listed in ``EBV_CL_CATALOGUE`` (``os.pathsep``
-separated), the current directory, and the source checkout that holds the ``ebv_cl`` package. An unknown name
-raises ``ConfigError`` listing the names that exist.
+separated, for one's own entries), the catalogue shipped inside the installed package (``ebv_cl/_catalogue``,
+copied from the repository's top-level folders when a wheel is built), and the source checkout that holds the
+``ebv_cl`` package (an editable install). The working directory is not searched, so a name means the same entry
+wherever ``ebv-cl`` runs. An unknown name raises ``ConfigError`` listing the names that exist.
 """
 
 from __future__ import annotations
@@ -46,8 +48,13 @@ def parse_yaml(text: str) -> Any:
 def catalogue_roots() -> list[Path]:
     """The folders searched for ``scenarios/`` and ``strategies/``, in order of precedence."""
     roots = [Path(p) for p in os.environ.get("EBV_CL_CATALOGUE", "").split(os.pathsep) if p]
-    roots.append(Path.cwd())
-    roots.append(Path(__file__).resolve().parents[2])
+    package = Path(__file__).resolve().parents[1]
+    shipped = package / "_catalogue"
+    if shipped.is_dir():
+        roots.append(shipped)
+    checkout = package.parent
+    if (checkout / "pyproject.toml").is_file():  # a source checkout, not site-packages
+        roots.append(checkout)
     unique: list[Path] = []
     for root in roots:
         if root not in unique:

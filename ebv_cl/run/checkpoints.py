@@ -25,16 +25,12 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_write
-from ..errors import EbvClError
+from ..errors import CheckpointError
 
 __all__ = ["CheckpointError", "checkpoint_path", "save_checkpoint", "load_checkpoint", "remove_checkpoint"]
 
 FORMAT = 1
 _TRANSIENT = ("dataloader", "experience", "adapted_dataset", "mbatch", "mb_output", "loss", "_eval_streams")
-
-
-class CheckpointError(EbvClError, ValueError):
-    """A checkpoint file is unreadable or belongs to another run."""
 
 
 def checkpoint_path(folder: str | Path, *, strategy: str, seed: int) -> Path:

@@ -28,24 +28,14 @@ class Components:
     predict: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]
 
 
-def _argmax_predict(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return model(x).argmax(1)
-
-
 def default_components() -> Components:
     """The real scenario, backbone and strategy factories of the project."""
     from ..continual.scenarios import build_scenario
-    from ..continual.strategies import build_strategy, head_param_count
+    from ..continual.strategies import build_strategy, head_param_count, predict_logits
     from ..models import create_backbone
 
-    try:
-        from ..continual.strategies import predict_logits
-    except ImportError:
-        predict = _argmax_predict
-    else:
-
-        def predict(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-            return predict_logits(model, x).argmax(1)
+    def predict(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return predict_logits(model, x).argmax(1)
 
     return Components(
         build_scenario=build_scenario,

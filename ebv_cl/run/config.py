@@ -12,7 +12,7 @@ A config file is one YAML mapping with these top-level keys (all optional except
     strategies:                  # one entry per strategy, compared side by side:
       - ebv+der                  #   a combined name head+method, a short head name (method: replay
                                  #   when buffer_size > 0, else naive),
-      - fc_replay                #   a catalogue name (strategies/<name>.yaml),
+      - fc_er_reservoir          #   a catalogue name (strategies/<name>.yaml),
       - {head: ebv, method: der, method_options: {alpha: 0.1, beta: 0.5}}   # or a mapping
     seeds: [0]                   # every strategy runs once per seed
     epochs: 1                    # epochs per experience
@@ -33,6 +33,9 @@ A config file is one YAML mapping with these top-level keys (all optional except
     data_root: null              # dataset root; null means $EBV_CL_DATA
     progress: true               # progress bars while training
     checkpoint: true             # save a checkpoint after every experience (needed for --resume)
+    loggers: []                  # Avalanche loggers: text, csv, tensorboard, wandb (under <out>/logs/)
+    cpus_per_job: 1              # with --workers: CPUs Ray reserves for each (strategy, seed) job [1]
+    gpus_per_job: 0              # with --workers: GPUs (may be fractional) Ray reserves for each job [0]
 
 A strategy mapping has the keys ``head``, ``method`` (null or absent: ``replay`` when ``buffer_size > 0``, else
 ``naive``), ``name`` (its label in the results, default
@@ -75,7 +78,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class BackboneConfig:
-    """The feature extractor shared by every strategy: a registered backbone name and its options."""
+    """The feature extractor shared by every strategy: a registered backbone name and its options.
+
+    Attributes:
+        name: A registered backbone: ``mlp``, ``small_cnn``, ``resnet18``, ``resnet32`` (a config may give just
+            the name as a string).
+        options: The backbone's options (below, per backbone).
+    """
 
     name: str = "mlp"
     options: dict[str, Any] = field(default_factory=dict)
@@ -83,7 +92,16 @@ class BackboneConfig:
 
 @dataclass(frozen=True)
 class BankConfig:
-    """The EBV bank of the run: generated once (or loaded from ``path``) and shared by every strategy."""
+    """The EBV bank of the run: generated once (or loaded from ``path``) and shared by every strategy.
+
+    Attributes:
+        n: Vectors in the bank; ``null``: the scenario's number of classes.
+        dim: Vector size; ``null``: the backbone's feature size.
+        method: Generation method (``ebv-cl bank generate --help`` lists them; ``auto``: the best that applies).
+        seed: Seed of the generation.
+        time_budget: Seconds the iterative methods may run (``null``: the method's own default).
+        path: Load this bank file instead of generating one.
+    """
 
     n: int | None = None
     dim: int | None = None
@@ -95,7 +113,17 @@ class BankConfig:
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    """One strategy: a head under a training method, with their options."""
+    """One strategy: a head under a training method, with their options.
+
+    Attributes:
+        head: ``fc``, ``ncm``, ``tau_norm``, ``ebv``, ``hadamard`` or ``angular``.
+        method: ``naive``, ``replay``, ``der``, ``lwf``, ``icarl`` or ``gdumb``; ``null``: ``replay`` when
+            ``buffer_size > 0``, else ``naive``.
+        name: Its label in the results (default ``head+method``).
+        head_options: The head's options (below, per head).
+        method_options: The method's options (below, per method).
+        lr: This strategy's learning rate; ``null``: the run's ``lr``.
+    """
 
     head: str
     method: str | None = None
@@ -112,7 +140,36 @@ class StrategyConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
-    """A whole ``ebv-cl run`` job; see the module docstring for the meaning of each key."""
+    """A whole ``ebv-cl run`` job; see the module docstring for the resolution order.
+
+    Attributes:
+        name: Label of the run, used in the default output folder.
+        scenario: A catalogue name (``scenarios/<name>.yaml``) or a mapping (below), which may start with
+            ``include: <name>``.
+        backbone: The feature extractor (below); a string is its name.
+        strategies: One entry per strategy, compared side by side: ``head+method``, a short head name, a
+            ``strategies/<name>.yaml`` catalogue name, or a mapping (below).
+        seeds: Every strategy runs once per seed (the seed draws the class order, subsamples and initialisation).
+        epochs: Epochs per experience.
+        batch_size: Training mini-batch size.
+        eval_batch_size: Evaluation mini-batch size.
+        optimizer: ``sgd`` or ``adam``.
+        lr: Learning rate.
+        momentum: SGD momentum (ignored by Adam).
+        weight_decay: L2 weight decay.
+        buffer_size: Replay memory in samples, the same for every strategy that keeps one.
+        bank: The EBV bank shared by every strategy and seed (below).
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        threads: CPU threads torch may use during the run (``null``: torch's default; 1 is fastest for small
+            models on a busy machine).
+        data_root: Dataset root; ``null``: ``$EBV_CL_DATA``.
+        progress: Progress bars while training.
+        checkpoint: Save a checkpoint after every experience (needed for ``--resume``).
+        loggers: Avalanche's loggers, some of ``text``, ``csv``, ``tensorboard``, ``wandb``, writing under
+            ``<out>/logs/`` (``tensorboard`` and ``wandb`` need their packages installed).
+        cpus_per_job: With ``ebv-cl run --workers``: CPUs Ray reserves for each (strategy, seed) job.
+        gpus_per_job: With ``--workers``: GPUs (may be fractional) Ray reserves for each job.
+    """
 
     name: str | None = None
     scenario: dict[str, Any]
@@ -133,6 +190,9 @@ class RunConfig:
     data_root: str | None = None
     progress: bool = True
     checkpoint: bool = True
+    loggers: list[str] = field(default_factory=list)
+    cpus_per_job: float = 1.0
+    gpus_per_job: float = 0.0
 
     def __post_init__(self) -> None:
         default = "replay" if self.buffer_size > 0 else "naive"
@@ -174,6 +234,9 @@ def _check_values(c: RunConfig) -> None:
     for key, value in {"bank.n": c.bank.n, "bank.dim": c.bank.dim, "threads": c.threads}.items():
         if value is not None and value < 1:
             raise ConfigError(f"{key} = {value}: expected an int >= 1 or null")
+    for key, value in {"cpus_per_job": c.cpus_per_job, "gpus_per_job": c.gpus_per_job}.items():
+        if value < 0 or value != value:
+            raise ConfigError(f"{key} = {value}: expected a number >= 0")
     for i, s in enumerate(c.strategies):
         if s.lr is not None and not s.lr > 0:
             raise ConfigError(f"strategies[{i}].lr = {s.lr}: expected a number > 0 or null")
@@ -200,6 +263,16 @@ def _resolve_entry(kind: str, value: Any, where: str, depth: int = 0) -> Any:
         base = _resolve_entry(kind, load_entry(kind, value["include"]), where, depth + 1)
         return _merge(base, rest)
     return value
+
+
+def _expand_preset(scenario: Any) -> Any:
+    """A scenario mapping with ``preset: <name>`` expanded into the preset's keys (the others override them)."""
+    if not isinstance(scenario, dict) or "preset" not in scenario:
+        return scenario
+    from ..continual.scenarios.presets import preset_spec
+
+    rest = {k: v for k, v in scenario.items() if k != "preset"}
+    return preset_spec(scenario["preset"], **rest)
 
 
 def _resolve_strategy(value: Any, where: str) -> Any:
@@ -241,7 +314,7 @@ def resolve_raw(data: dict[str, Any], *, base_dir: Path | None = None, depth: in
         data = _merge(base, {k: v for k, v in data.items() if k != "include"})
     out = dict(data)
     if "scenario" in out:
-        out["scenario"] = _resolve_entry("scenarios", out["scenario"], "scenario")
+        out["scenario"] = _expand_preset(_resolve_entry("scenarios", out["scenario"], "scenario"))
     if isinstance(out.get("strategies"), list):
         out["strategies"] = [_resolve_strategy(s, f"strategies[{i}]") for i, s in enumerate(out["strategies"])]
     elif isinstance(out.get("strategies"), str):

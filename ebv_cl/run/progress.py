@@ -20,6 +20,8 @@ class ProgressBars:
         enabled: ``False`` shows nothing; ``True`` shows bars when stderr is a terminal.
     """
 
+    supports_distributed = True  # Avalanche's flag: safe under torchrun (it only draws bars)
+
     def __init__(self, label: str, *, enabled: bool = True) -> None:
         self.label = label
         self.enabled = enabled

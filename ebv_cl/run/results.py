@@ -30,7 +30,7 @@ from ..errors import ConfigError
 
 __all__ = [
     "ResultsFolder", "config_digest", "comparison_table", "head_effect_table", "session_table", "results_markdown",
-    "plot_accuracy", "FORMAT",
+    "plot_accuracy", "accuracy_axis_limits", "FORMAT",
 ]
 
 FORMAT = 1
@@ -207,6 +207,24 @@ def results_markdown(runs: Sequence[dict[str, Any]], *, title: str | None = None
     return text + ("\n" + effects if effects else "")
 
 
+def accuracy_axis_limits(curves: Sequence[np.ndarray], *, min_span: float = 10.0) -> tuple[float, float]:
+    """The y range (percent) that fits ``curves`` (means and bands), padded by 5% and kept inside [0, 100].
+
+    Lines between 74 and 100 get an axis from about 73 to 100, not 0 to 100; the span is at least ``min_span``
+    points so that noise is not magnified. No finite value gives (0, 100).
+    """
+    values = np.concatenate([np.ravel(c) for c in curves]) if curves else np.array([])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 100.0
+    lo, hi = float(values.min()), float(values.max())
+    pad = max(0.05 * (hi - lo), 0.5 * max(0.0, min_span - (hi - lo)))
+    lo, hi = max(0.0, lo - pad), min(100.0, hi + pad)
+    if hi - lo < min_span:  # clipped at 0 or 100: widen towards the other side
+        lo, hi = (0.0, min(100.0, min_span)) if lo == 0.0 else (max(0.0, hi - min_span), hi)
+    return lo, hi
+
+
 def plot_accuracy(runs: Sequence[dict[str, Any]], *, title: str | None = None, sessions: bool = False) -> bytes:
     """PNG bytes of accuracy on seen classes after each experience, one line per strategy (mean over seeds).
 
@@ -226,6 +244,7 @@ def plot_accuracy(runs: Sequence[dict[str, Any]], *, title: str | None = None, s
     fig = Figure(figsize=(8.4, 4.4), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
+    shown: list[np.ndarray] = []
     for label, group in groups.items():
         curves = np.array([[np.nan if v is None else v for v in g["seen_accuracy"]] for g in group], dtype=float)
         mean = 100 * np.nanmean(curves, axis=0)
@@ -234,13 +253,15 @@ def plot_accuracy(runs: Sequence[dict[str, Any]], *, title: str | None = None, s
         linestyle, marker = styles[methods.index(group[0].get("method", "")) % len(styles)]
         ax.plot(xs, mean, color=color, linestyle=linestyle, marker=marker, markersize=4,
                 label=f"{label} ({len(group)} seed{'s' * (len(group) > 1)})")
+        shown.append(mean)
         if len(group) > 1:
             std = 100 * np.nanstd(curves, axis=0, ddof=1)
             ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.08, linewidth=0)
+            shown += [mean - std, mean + std]
     ax.set_xlabel("session" if sessions else "experience")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("accuracy on seen classes (%)")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(*accuracy_axis_limits(shown))
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     if title:

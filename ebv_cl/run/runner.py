@@ -33,7 +33,11 @@ from .seeding import capture_rng, local_rng
 
 __all__ = ["run_config", "resolve_device", "count_correct"]
 
-_BANK_HEADS = ("ebv", "hadamard")
+def needs_bank(config: RunConfig) -> bool:
+    """Whether a head of the run takes its classifier from the EBV bank (its registry trait ``needs_bank``)."""
+    from ..heads import HEADS
+
+    return any(HEADS.traits(s.head).get("needs_bank") for s in config.strategies)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -118,8 +122,8 @@ class _Runner:
 
     def bank(self, built: Any, feature_dim: int) -> Any:
         """The run's bank: loaded from ``bank.path`` or the output folder, else generated once and saved there."""
-        if self._bank is not None or not any(s.head in _BANK_HEADS for s in self.config.strategies):
-            return self._bank
+        if self._bank is not None or not needs_bank(self.config):
+            return self._bank  # no head of the run needs one (hadamard takes its capacity from the stream)
         from ..bank import EBVBank
 
         cfg = self.config.bank
@@ -168,8 +172,16 @@ class _Runner:
             device=self.device,
             seed=seed,
             plugins=[ProgressBars(f"{s.label} seed {seed}", enabled=self.progress)],
+            **({"evaluator": self.evaluator(s, seed)} if c.loggers else {}),
         )
         return strategy
+
+    def evaluator(self, s: StrategyConfig, seed: int) -> Any:
+        """Avalanche's evaluation plugin with the config's loggers, writing under ``<out>/logs/``."""
+        from ..continual.loggers import make_evaluator
+
+        return make_evaluator(self.config.loggers, log_dir=self.folder.path / "logs" / f"{s.label}-seed{seed}",
+                              run_name=f"{s.label}-seed{seed}", project=self.config.name or "ebv-cl")
 
     def evaluate(self, model: torch.nn.Module, built: Any, *, upto: int) -> tuple[np.ndarray, np.ndarray]:
         """Correct predictions and test samples per class over the test sets of experiences ``0..upto``."""
@@ -196,13 +208,20 @@ class _Runner:
 
     def _checkpoint(self, path: Path, strategy: Any, state: dict[str, Any], *, label: str, built: Any) -> None:
         """Save a checkpoint; a failure is logged, not fatal (the run goes on, it just cannot be resumed)."""
+        evaluator = getattr(strategy, "evaluator", None)
+        loggers = list(getattr(evaluator, "loggers", None) or [])
         try:
+            if loggers:
+                evaluator.loggers = []  # loggers hold open files and writers; they are rebuilt on resume
             with shared_datasets(self._datasets(built)):
                 save_checkpoint(path, strategy=strategy, state=state)
         except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
             remove_checkpoint(path)
             self.log(f"[{label}] warning: checkpoint not saved ({type(exc).__name__}: {exc}); "
                      "this run cannot be resumed if interrupted")
+        finally:
+            if loggers:
+                evaluator.loggers = loggers
 
     def run_one(self, s: StrategyConfig, seed: int, *, resume: bool) -> dict[str, Any]:
         built = self.scenario(seed)
@@ -222,12 +241,17 @@ class _Runner:
             for plugin in getattr(strategy, "plugins", []):
                 if isinstance(plugin, ProgressBars):
                     plugin.enabled = self.progress  # this process's choice, not the checkpointed one
+            if payload is not None and self.config.loggers:
+                strategy.evaluator.loggers = self.evaluator(s, seed).loggers
             for i in range(state["next_experience"], n_exp):
                 start = time.perf_counter()
                 strategy.train(built.benchmark.train_stream[i])
                 model = strategy.model
                 correct, total = self.evaluate(model, built, upto=i)
                 state["wall_time_s"] += time.perf_counter() - start
+                if self.config.loggers:  # Avalanche's metrics for its loggers; ebv-cl's figures are above, and
+                    with torch.random.fork_rng(devices=[]):  # the RNG stream stays that of a run without loggers
+                        strategy.eval(built.benchmark.test_stream[: i + 1])
                 state["correct"].append(correct.tolist())
                 state["total"] = total.tolist()
                 state["head_params"].append(int(self.parts.head_param_count(model)))

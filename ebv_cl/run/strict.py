@@ -1,8 +1,8 @@
 """Strict conversion of plain mappings (parsed YAML) into typed dataclasses.
 
-``from_mapping(cls, data, section=...)`` builds the dataclass ``cls`` from ``data``: an unknown key, a missing
-required key or a value of the wrong type raises ``ConfigError`` naming the key, its section, the bad value and
-what was expected (the valid keys, or the expected type). Nested dataclasses, ``list[...]``, ``dict[str, ...]``
+``from_mapping(cls, data, section=...)`` builds the dataclass ``cls`` from ``data``: unknown keys, missing
+required keys (all of them in one message) or a value of the wrong type raise ``ConfigError`` naming the key,
+its section, the bad value and what was expected (the valid keys, or the expected type). Nested dataclasses, ``list[...]``, ``dict[str, ...]``
 and ``X | None`` fields are converted recursively; an ``int`` is accepted where a ``float`` is expected, a
 ``bool`` never where a number is.
 """
@@ -118,16 +118,22 @@ def from_mapping(cls: type[T], data: Any, *, section: str) -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     valid = ", ".join(fields)
-    for key in data:
-        if key not in fields:
-            raise ConfigError(f"unknown key {key!r} in {section}; valid keys: {valid}")
+    unknown = [key for key in data if key not in fields]
+    if unknown:
+        keys = ", ".join(repr(k) for k in unknown)
+        raise ConfigError(f"unknown key{'s' if len(unknown) > 1 else ''} {keys} in {section}; valid keys: {valid}")
+    required = {name: f for name, f in fields.items()
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    missing = [name for name in required if name not in data]
+    if missing:
+        keys = ", ".join(repr(name) for name in missing)
+        expected = "; ".join(f"{name}: {type_name(hints[name])}" for name in missing)
+        raise ConfigError(f"missing key{'s' if len(missing) > 1 else ''} {keys} in {section} (expected {expected}; "
+                          "`ebv-cl config --schema` lists every key)")
     kwargs = {}
-    for name, f in fields.items():
-        where = name if section == "top level" else f"{section}.{name}"
+    for name in fields:
         if name in data:
-            kwargs[name] = _convert(hints[name], data[name], where)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"missing key {name!r} in {section} (expected {type_name(hints[name])})")
+            kwargs[name] = _convert(hints[name], data[name], name if section == "top level" else f"{section}.{name}")
     return cls(**kwargs)
 
 

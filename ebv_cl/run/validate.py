@@ -71,12 +71,13 @@ def validate_components(config: Any) -> None:
             f"{', '.join(list_backbones())}"
         )
     validate_strategies(config)
-    from .. import bank
+    from ..continual.loggers import check_loggers
 
-    generation_methods = getattr(bank, "generation_methods", None)
-    if config.bank.path is None and generation_methods is not None:
-        if config.bank.method not in generation_methods():
-            raise ConfigError(
-                f"bank.method = {config.bank.method!r}: unknown bank generation method; expected one of: "
-                f"{', '.join(generation_methods())}"
-            )
+    check_loggers(config.loggers)
+    from ..bank.generate import method_names
+
+    if config.bank.path is None and config.bank.method not in method_names():
+        raise ConfigError(
+            f"bank.method = {config.bank.method!r}: unknown bank generation method; expected one of: "
+            f"{', '.join(method_names())}"
+        )

@@ -110,10 +110,17 @@ class Tracker:
         self.stop_reason: str | None = None
         self._since_improvement = 0
         self._bar = None
+        # The bar counts steps against max_steps when there is one, else seconds against the time budget, so it
+        # has a total and an ETA; it switches itself off when stderr is not a terminal (no carriage returns in logs).
+        self._bar_seconds = budget.max_steps is None and budget.time_budget is not None
         if progress:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=budget.max_steps, desc=desc, unit="step", leave=False)
+            total = budget.time_budget if self._bar_seconds else budget.max_steps
+            self._bar = tqdm(total=total, desc=desc, unit="s" if self._bar_seconds else "step", leave=False,
+                             disable=None, dynamic_ncols=True,
+                             bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{remaining} left{postfix}]"
+                             if self._bar_seconds else None)
 
     @property
     def elapsed(self) -> float:
@@ -144,7 +151,10 @@ class Tracker:
         """Count ``steps`` optimisation steps."""
         self.step += steps
         if self._bar is not None:
-            self._bar.update(steps)
+            if self._bar_seconds:
+                self._bar.update(min(self.elapsed, self._bar.total) - self._bar.n)
+            else:
+                self._bar.update(steps)
 
     def should_stop(self) -> bool:
         """Whether a stopping rule holds; sets ``stop_reason`` to the first one that does."""

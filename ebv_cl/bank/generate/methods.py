@@ -70,7 +70,9 @@ class GenerationResult:
     code: Any = None  # a SequenceCode for the code methods (then ``vectors`` is None: rows are computed on demand)
 
 
-GENERATORS: Registry[GenerationResult] = Registry("bank generation method")
+GENERATORS: Registry[GenerationResult] = Registry(
+    "bank generation method", fixed=("n", "dim", "seed", "budget", "device", "progress")
+)
 
 
 def _exact(name: str, vectors: torch.Tensor, info: dict[str, Any] | None = None, **extra: Any) -> GenerationResult:

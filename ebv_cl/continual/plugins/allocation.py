@@ -32,7 +32,7 @@ def experience_classes(experience: Any) -> list[int]:
     return sorted(int(c) for c in classes)
 
 
-class ClassAllocationPlugin(SupervisedPlugin):
+class ClassAllocationPlugin(SupervisedPlugin, supports_distributed=True):
     """Adds the classes of every training experience to the head inside the strategy's model."""
 
     def __init__(self) -> None:

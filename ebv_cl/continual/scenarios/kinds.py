@@ -13,9 +13,8 @@ numpy (no Avalanche): ``build_scenario`` turns them into a benchmark.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +43,7 @@ class Plan:
     train_items: dict[int, list[int]] = field(default_factory=dict)
 
 
-SCENARIOS: Registry[Plan] = Registry("scenario kind")
+SCENARIOS: Registry[Plan] = Registry("scenario kind", fixed=("train_targets", "rng", "max_per_class_train"))
 
 
 def list_scenario_kinds() -> list[str]:
@@ -90,6 +89,12 @@ def class_incremental(
 
     ``class_order`` defaults to ``"random"`` (seeded). A number of classes not divisible by ``n_experiences`` is
     an error unless ``leftover`` is ``"first"`` or ``"last"``.
+
+    Args:
+        n_experiences: Cut the classes into this many experiences of equal size.
+        classes_per_experience: Instead, the dataset labels of each experience (a list of lists).
+        class_order: ``"random"`` (seeded, default), ``"fixed"`` (ascending labels) or a list of dataset labels.
+        leftover: Where classes go that do not divide: ``error`` (default), ``first`` or ``last`` experience.
     """
     classes = sorted(int(c) for c in np.unique(train_targets))
     groups = _groups(classes, rng=rng, n_experiences=n_experiences, classes_per_experience=classes_per_experience,
@@ -117,6 +122,14 @@ def few_shot(
     ``base_classes + ways * n_sessions`` are not used (the description says how many). ``shot_indices`` fixes
     the shots instead of drawing them: one list of training-set indices per session, ``shots`` items of each of
     that session's classes (the literature's published lists, e.g. ``CEC_CIFAR100_SHOTS``).
+
+    Args:
+        base_classes: Classes of the base session, trained with all their data (required).
+        ways: New classes per incremental session (required).
+        shots: Training items per new class (required).
+        n_sessions: Incremental sessions (default: as many as the classes allow).
+        class_order: ``"random"`` (seeded, default), ``"fixed"`` (ascending labels) or a list of dataset labels.
+        shot_indices: One list of training-set indices per incremental session (default: shots drawn).
     """
     for key, value in (("base_classes", base_classes), ("ways", ways), ("shots", shots)):
         if value is None:
@@ -196,6 +209,14 @@ def long_tailed(
     ``max_per_class_train`` then scales all counts by ``max_per_class_train / largest`` (at least 1), keeping the
     profile. ``class_order`` ``"fixed"`` gives the "ordered" stream (head classes first), ``"random"`` the
     "shuffled" one.
+
+    Args:
+        imbalance_ratio: Largest over smallest class count of the exponential profile (>= 1).
+        natural: Keep each class's own count instead (exactly one of the two is given).
+        n_experiences: Cut the classes into this many experiences of equal size.
+        classes_per_experience: Instead, the dataset labels of each experience (a list of lists).
+        class_order: ``"random"`` (seeded, default), ``"fixed"`` (ascending labels) or a list of dataset labels.
+        leftover: Where classes go that do not divide: ``error`` (default), ``first`` or ``last`` experience.
     """
     if not isinstance(natural, bool):
         raise ConfigError(f"natural must be true or false, got {natural!r}")
@@ -225,6 +246,4 @@ def long_tailed(
 
 def kind_options(kind: str) -> list[str]:
     """The spec keys a scenario kind accepts (its keyword options)."""
-    planner: Callable[..., Plan] = SCENARIOS.get(kind)
-    return [p for p in inspect.signature(planner).parameters
-            if p not in ("train_targets", "rng", "max_per_class_train")]
+    return list(SCENARIOS.options(kind))

@@ -33,7 +33,6 @@ _LAZY = {
     "build_strategy": ".factory",
     "build_from_spec": ".factory",
     "silent_evaluator": ".factory",
-    "seed_everything": ".factory",
 }
 
 __all__ = sorted(_LAZY)

@@ -4,7 +4,8 @@ The factory validates the settings (``StrategySpec``), builds the head from the 
 initialisation under a forked, seeded RNG, so the global RNG is neither seeded nor advanced), wraps backbone
 and head in a ``HeadedModel`` whose outputs are indexed by class id, adds the head's plugins and hands
 everything to the method's builder. It never seeds the global RNG: for reproducible data shuffling call
-Avalanche's own ``RNGManager.set_random_seeds(seed)`` (``seed_everything``) before training.
+Avalanche's own ``RNGManager.set_random_seeds(seed)`` before training (``ebv-cl run`` uses
+``ebv_cl.run.seeding.local_rng``).
 
 Evaluation contract: after ``strategy.train(experience)``, ``model.eval(); model(x).argmax(1)`` is the
 predicted class id for every head and method (``predict_logits(strategy, x)`` does the same and also follows
@@ -24,14 +25,14 @@ from torch import nn
 
 from ...bank import EBVBank
 from ...errors import ConfigError
-from ...heads import create_head
+from ...heads import HEADS, create_head
 from ..plugins import ClassAllocationPlugin, HeadLoss, NCMMeansPlugin, TauCalibrationPlugin
 from .methods import METHODS, MethodParts
 from .model import HeadedModel
 from .names import resolve_strategy_name
 from .spec import StrategySpec
 
-__all__ = ["build_strategy", "build_from_spec", "silent_evaluator", "seed_everything"]
+__all__ = ["build_strategy", "build_from_spec", "silent_evaluator"]
 
 
 def silent_evaluator() -> EvaluationPlugin:
@@ -39,13 +40,6 @@ def silent_evaluator() -> EvaluationPlugin:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return EvaluationPlugin(loggers=[])
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch through Avalanche's determinism helper (the caller's explicit choice)."""
-    from avalanche.training.determinism.rng_manager import RNGManager
-
-    RNGManager.set_random_seeds(seed)
 
 
 def _feature_dim(backbone: nn.Module) -> int:
@@ -60,10 +54,11 @@ def _feature_dim(backbone: nn.Module) -> int:
 
 def _make_head(spec: StrategySpec, in_features: int, bank: EBVBank | None) -> nn.Module:
     kwargs = spec.head_kwargs()
-    if spec.head == "ebv":
+    traits = HEADS.traits(spec.head)
+    if traits.get("seeded"):
         kwargs.setdefault("seed", spec.seed)
-    if spec.head == "hadamard" and bank is None:
-        kwargs.setdefault("max_classes", spec.n_classes_total)
+    if traits.get("capacity_option") and bank is None:
+        kwargs.setdefault(traits["capacity_option"], spec.n_classes_total)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         return create_head(spec.head, in_features, bank=bank, **kwargs)

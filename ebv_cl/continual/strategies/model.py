@@ -125,7 +125,7 @@ def find_headed_model(model: nn.Module) -> HeadedModel:
 
 def head_param_count(model: nn.Module) -> int:
     """The number of trainable parameters of the classifier head inside ``model``."""
-    return int(find_headed_model(model).head.trainable_head_params())
+    return int(find_headed_model(model).head.trainable_head_params)
 
 
 @torch.no_grad()

@@ -7,7 +7,6 @@ Every option has a default here; an unknown option, a wrong type or an out-of-ra
 
 from __future__ import annotations
 
-import inspect
 import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
@@ -106,9 +105,7 @@ def _check_fscil_options(opts: dict[str, Any], where: str) -> None:
 
 
 def _head_keywords(head: str) -> list[str]:
-    cls = HEADS.get(head).head_class  # type: ignore[attr-defined]
-    params = inspect.signature(cls.__init__).parameters.values()
-    return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    return list(HEADS.options(head))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from ...errors import DataRootError
 from ..dataset import ArrayDataset
 from ..registry import DATASETS
 from ..roots import resolve_root
-from ..split import stratified_split
+from ..split import npz_part
 
 __all__ = ["load_emnist_byclass"]
 
@@ -62,17 +62,11 @@ def load_emnist_byclass(
     with np.load(found) as z:
         keys = set(z.files)
         mapping = z["mapping"] if "mapping" in keys else None
-        if {"train_images", "train_labels", "test_images", "test_labels"} <= keys:
-            side = "train" if train else "test"
-            images, labels = z[f"{side}_images"], z[f"{side}_labels"]
-        elif {"images", "labels"} <= keys:
-            images, labels = z["images"], z["labels"]
-            tr, te = stratified_split(labels, test_fraction=test_fraction, seed=split_seed)
-            idx = tr if train else te
-            images, labels = images[idx], labels[idx]
-        else:
+        part = npz_part(z, train=train, test_fraction=test_fraction, split_seed=split_seed)
+        if part is None:
             raise DataRootError(f"{str(found)!r} must hold arrays 'images' and 'labels' (and 'mapping'); "
                                 f"it holds {sorted(keys)}")
+        images, labels = part
     classes = [chr(int(c)) for c in mapping] if mapping is not None else None
     return ArrayDataset(np.ascontiguousarray(images, dtype=np.uint8), labels.astype(np.int64), classes=classes,
                         name="emnist_byclass")

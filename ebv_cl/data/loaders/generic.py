@@ -25,7 +25,7 @@ from ..folders import IMAGE_SUFFIXES, read_class_folders
 from ..lazy import LazyImages
 from ..registry import DATASETS
 from ..roots import resolve_root
-from ..split import stratified_split
+from ..split import npz_part, stratified_split
 
 __all__ = ["load_npz", "load_image_folder"]
 
@@ -66,16 +66,11 @@ def load_npz(
     with np.load(p, allow_pickle=False) as z:
         keys = set(z.files)
         classes = [str(c) for c in z["classes"]] if "classes" in keys else None
-        if {"train_images", "train_labels", "test_images", "test_labels"} <= keys:
-            side = "train" if train else "test"
-            images, labels = z[f"{side}_images"], z[f"{side}_labels"]
-        elif {"images", "labels"} <= keys:
-            images, labels = z["images"], z["labels"]
-            tr, te = stratified_split(labels, test_fraction=test_fraction, seed=split_seed)
-            images, labels = images[tr if train else te], labels[tr if train else te]
-        else:
+        part = npz_part(z, train=train, test_fraction=test_fraction, split_seed=split_seed)
+        if part is None:
             raise DataRootError(f"npz file {str(p)!r} must hold arrays 'images' and 'labels' (or train_/test_ "
                                 f"versions); it holds {sorted(keys)}")
+        images, labels = part
     return ArrayDataset(np.ascontiguousarray(images), np.asarray(labels).astype(np.int64), classes=classes,
                         name=p.stem)
 

@@ -1,0 +1,62 @@
+"""Data-parallel training of one strategy with ``torchrun``, through Avalanche's distributed support.
+
+Under ``torchrun --nproc_per_node=P`` every process runs the same job. Avalanche's ``DistributedHelper`` opens
+the process group (gloo on the CPU, NCCL on CUDA) and its data loaders then give each process a
+``DistributedSampler`` share of every minibatch (``TaskBalancedDataLoader`` for the experience,
+``ReplayDataLoader`` for replay); ``DataParallelPlugin`` wraps the model in ``DistributedDataParallel``
+(``DistributedHelper.wrap_model``) for each experience's training and unwraps it after, so gradients are
+averaged across processes and every process ends each experience with the same weights. The global batch is
+``P x batch_size``.
+
+Only what Avalanche 0.6 marks ``supports_distributed`` (and what ebv-cl's head plugins do per class, the same
+on every process) is allowed; ``unsupported_reason`` names the rest and why, and the run refuses them instead
+of training them wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from avalanche.core import SupervisedPlugin
+from avalanche.distributed import DistributedHelper
+
+__all__ = ["DataParallelPlugin", "unsupported_reason", "SUPPORTED_METHODS", "SUPPORTED_HEADS"]
+
+SUPPORTED_METHODS = ("naive", "replay")
+SUPPORTED_HEADS = ("fc", "ebv", "hadamard", "angular")
+
+_METHOD_REASONS = {
+    "der": "Avalanche 0.6's DER template draws its buffer minibatches and stores logits per process; its "
+           "buffer would differ between processes (the template has no distributed support)",
+    "icarl": "Avalanche 0.6's ICaRL template computes exemplars and class means on each process's data and "
+             "does not support distributed training",
+    "lwf": "Avalanche 0.6's LwFPlugin is not marked supports_distributed (its teacher's outputs are taken on "
+           "each process's shard without synchronisation)",
+    "gdumb": "GDumb retrains from scratch on its buffer each experience; not wired to data-parallel here yet",
+}
+_HEAD_REASONS = {
+    "ncm": "the NCM head's class means would be computed from each process's share of the data, not all of it",
+    "tau_norm": "tau calibration holds out data per process and picks tau on it; the processes could disagree",
+}
+
+
+def unsupported_reason(head: str, method: str) -> str | None:
+    """Why ``head`` under ``method`` cannot train data-parallel yet, or ``None`` when it can."""
+    if method not in SUPPORTED_METHODS:
+        return f"method {method!r}: " + _METHOD_REASONS.get(method, "not supported by data-parallel training")
+    if head not in SUPPORTED_HEADS:
+        return f"head {head!r}: " + _HEAD_REASONS.get(head, "not supported by data-parallel training")
+    return None
+
+
+class DataParallelPlugin(SupervisedPlugin, supports_distributed=True):
+    """Wraps the strategy's model in ``DistributedDataParallel`` while it trains on an experience.
+
+    Outside a ``torchrun`` process group it does nothing (``wrap_model`` returns the model itself).
+    """
+
+    def before_training_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        strategy.model = DistributedHelper.wrap_model(strategy.model)
+
+    def after_training_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        strategy.model = DistributedHelper.unwrap_model(strategy.model)
