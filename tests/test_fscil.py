@@ -153,7 +153,7 @@ def test_align_update_uses_the_anchors(bank):
     anchors = (torch.randn(2, 6), torch.tensor([0, 1]))
     opts = {"align_steps": 40, "align_lr": 0.05}
     apply_session_update("align", head, _feats(8), torch.tensor([2, 3] * 4), anchors=anchors, options=opts)
-    assert head.predict(anchors[0]).tolist() == [0, 1]  # the old classes' means still land on their vectors
+    assert head.prediction_logits(anchors[0]).argmax(1).tolist() == [0, 1]  # the old classes' means still land on their vectors
 
 
 # ------------------------------------------------------------------------------------- the fscil method
