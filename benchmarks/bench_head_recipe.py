@@ -56,6 +56,8 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "ebv_bn_ls": ("ebv", {"temperature": 0.07, "feature_bn": True, "learn_scale": False, "label_smoothing": 0.1}),
     "ebv_mlp": ("ebv", {"temperature": 0.07, "projection": "mlp", "feature_bn": False, "learn_scale": False}),
     "ebv_mlp_bn": ("ebv", {"temperature": 0.07, "projection": "mlp", "feature_bn": True, "learn_scale": False}),
+    "ebv_mlp1024_bn": ("ebv", {"temperature": 0.07, "projection": "mlp", "hidden": 1024, "feature_bn": True,
+                               "learn_scale": False}),
     "ebv_orth": ("ebv", {"temperature": 0.07, "projection_init": "orthogonal", "feature_bn": False,
                          "learn_scale": False}),
     "ebv_none": ("ebv", {"temperature": 0.07, "projection": False, "feature_bn": False, "learn_scale": False}),
@@ -185,7 +187,7 @@ def _run(args: argparse.Namespace, data: dict[str, Any], bank: EBVBank, recipe: 
             total += len(idx)
             loss_sum += float(loss.detach()) * len(idx)
         backbone.eval(), head.eval()
-        pred = _features(lambda x: head.predict(backbone(x)), xho)
+        pred = _features(lambda x: head.predict_columns(backbone(x)), xho)
         heldout_acc.append(float((pred == head.columns_of(yho)).float().mean()))
         train_acc.append(hits / total)
         losses.append(loss_sum / total)

@@ -48,7 +48,8 @@ def test_code_head_matches_the_dense_head(no_dense):
     x = torch.randn(16, 24, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         torch.testing.assert_close(code_head(x), dense_head(x))
-        assert torch.equal(code_head.predict(x), dense_head.predict(x))
+        assert torch.equal(code_head.predict_columns(x), dense_head.predict_columns(x))
+        assert code_head.predict(x) == dense_head.predict(x)
     t = torch.randint(0, 1023, (16,), generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(code_head.training_loss(x, t), dense_head.training_loss(x, t))
     assert code_head.last_class_set_size == dense_head.last_class_set_size
@@ -100,5 +101,5 @@ def test_training_at_many_classes_never_materialises_the_bank(classes, no_dense)
         losses.append(float(loss.detach()))
     assert losses[-1] < losses[0]
     assert head.last_class_set_size <= 8 + 16 + 256  # positives (distinct) + hard + sampled
-    pred = head.predict(x)
+    pred = head.predict_columns(x)
     assert pred.shape == (8,) and int(pred.max()) < bank.n

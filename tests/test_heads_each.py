@@ -30,7 +30,7 @@ def _x(n: int, d: int, seed: int = 3) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------------ ebv
 def test_ebv_logits_are_cosine_over_temperature():
     bank = _bank()
-    head = EBVHead(6, bank, temperature=0.2)
+    head = EBVHead(6, bank, temperature=0.2, projection="linear", feature_bn=False)  # the paper's eq. 6
     head.add_classes([10, 11, 12, 13])
     x = _x(5, 6)
     w, b = head.projection.weight.detach().double().numpy(), head.projection.bias.detach().double().numpy()
@@ -41,7 +41,8 @@ def test_ebv_logits_are_cosine_over_temperature():
     np.testing.assert_allclose(head.embed(x).norm(dim=1).detach().numpy(), 1.0, rtol=1e-6)
 
 
-@pytest.mark.parametrize("name,kwargs", [("ebv", {}), ("hadamard", {"max_classes": 40})])
+@pytest.mark.parametrize("name,kwargs", [("ebv", {"projection": "linear", "feature_bn": False}),
+                                         ("hadamard", {"max_classes": 40})])
 def test_fixed_classifier_param_count_is_constant(name, kwargs):
     head = create_head(name, 6, bank=_bank(), **kwargs)
     counts = [head.trainable_head_params]
@@ -238,7 +239,7 @@ def test_growing_keeps_optimizer_state_of_old_rows():
 
 def test_ebv_without_projection_has_no_trainable_parameter():
     bank = _bank()
-    head = EBVHead(8, bank, projection=False, temperature=0.5)
+    head = EBVHead(8, bank, projection=False, feature_bn=False, temperature=0.5)
     head.add_classes([0, 1, 2])
     x = _x(4, 8)
     expect = torch.nn.functional.normalize(x, dim=1) @ bank.vectors[:3].T / 0.5

@@ -83,7 +83,7 @@ def test_mlp_projection_and_orthogonal_init():
     layers = [m for m in head.projection.modules() if isinstance(m, torch.nn.Linear)]
     assert [(l.in_features, l.out_features) for l in layers] == [(6, 20), (20, 8)]
     assert head.hidden == 20
-    ortho = EBVHead(8, _bank(), projection_init="orthogonal")
+    ortho = EBVHead(8, _bank(), projection="linear", projection_init="orthogonal")
     w = ortho.projection.weight
     torch.testing.assert_close(w @ w.T, torch.eye(8), atol=1e-5, rtol=0)
     assert float(ortho.projection.bias.detach().abs().max()) == 0.0

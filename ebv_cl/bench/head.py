@@ -133,7 +133,7 @@ def _build(method: str, cfg: dict[str, Any], bank, classes: int):
             extra = {"sampled_negatives": cfg["sampled_negatives"], "hard_negatives": cfg["hard_negatives"],
                      "hard_negative_mode": cfg["hard_negative_mode"]}
         head = create_head("ebv", cfg["in_features"], bank=bank, temperature=cfg["temperature"],
-                           projection=not cfg["no_projection"], **extra)
+                           projection=not cfg["no_projection"], feature_bn=False, **extra)  # the paper's head
     head.add_classes(range(classes))
     head = head.to(cfg["device"])
     params = [p for p in head.parameters() if p.requires_grad] or [torch.nn.Parameter(torch.zeros(0))]

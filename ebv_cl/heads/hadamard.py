@@ -17,8 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..validation import check_positive_int
 from .base import ClassifierHead
+from .projection import make_projection
 
 __all__ = ["HadamardHead", "fwht", "hadamard_rows"]
 
@@ -59,6 +61,8 @@ class HadamardHead(ClassifierHead):
         init_scale: Initial value of the learned scale (> 0).
         bias: Whether the projection has a bias.
         feature_bn: Batch-normalise the projected features before the L2 normalisation.
+        projection: ``"linear"`` (default, the paper's) or ``"mlp"`` (``Linear-BN-ReLU-Linear``, ``hidden`` wide).
+        hidden: Hidden width of the MLP projection (default 1024).
         check_finite: Check inputs for NaN/inf on every call.
 
     Raises:
@@ -76,6 +80,8 @@ class HadamardHead(ClassifierHead):
         init_scale: float = 10.0,
         bias: bool = True,
         feature_bn: bool = False,
+        projection: str = "linear",
+        hidden: int | None = None,
         check_finite: bool = False,
     ) -> None:
         max_classes = check_positive_int(max_classes, name="max_classes")
@@ -86,7 +92,11 @@ class HadamardHead(ClassifierHead):
         if not float(init_scale) > 0:
             raise ValueError(f"init_scale must be > 0, got {init_scale!r}")
         self.dim = p
-        self.projection = nn.Linear(self.in_features, p, bias=bias)
+        if projection not in ("linear", "mlp"):
+            raise ConfigError(f"projection must be 'linear' or 'mlp', got {projection!r}")
+        self.projection = make_projection(projection, self.in_features, p, bias=bias, hidden=hidden)
+        self.hidden = self.projection[0].out_features if projection == "mlp" else None
+        self._bias = bool(bias)
         self.scale = nn.Parameter(torch.tensor(float(init_scale)))
         self.feature_bn = nn.BatchNorm1d(p) if feature_bn else None
         dense = hadamard_rows(p, p) / math.sqrt(p) if p <= _DENSE_MAX else torch.empty(0, p)
@@ -103,7 +113,8 @@ class HadamardHead(ClassifierHead):
         return self.scale * cos
 
     def _config(self) -> dict[str, Any]:
-        return {**super()._config(), "dim": self.dim, "bias": self.projection.bias is not None,
+        return {**super()._config(), "dim": self.dim, "bias": self._bias,
+                **({"hidden": self.hidden} if self.hidden is not None else {}),
                 **({"feature_bn": True} if self.feature_bn is not None else {})}
 
     def extra_repr(self) -> str:

@@ -1,0 +1,63 @@
+"""The trainable projection of the fixed-classifier heads (``ebv``, ``hadamard``): linear, MLP or none.
+
+An MLP ``Linear-BN-ReLU-Linear`` with a wide hidden layer is the default of the ``ebv`` head: with fixed class
+vectors the projection must map the backbone's features onto arbitrary, fixed targets, and a linear map of
+128 features onto 964 near-orthogonal targets fits far slower than FC (see ``benchmarks/bench_head_recipe.py``).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ..errors import ConfigError
+
+__all__ = ["DEFAULT_HIDDEN", "INITS", "PROJECTIONS", "make_projection"]
+
+PROJECTIONS = ("linear", "mlp", "none")
+INITS = ("default", "orthogonal")
+DEFAULT_HIDDEN = 1024
+"""Hidden width of the MLP projection when none is given (the width measured on Omniglot-964)."""
+
+
+def make_projection(kind: str | bool, in_features: int, dim: int, *, bias: bool = True, hidden: int | None = None,
+                    init: str = "default") -> nn.Module:
+    """Build a projection from ``in_features`` to ``dim``.
+
+    Args:
+        kind: ``"linear"`` (or ``True``), ``"mlp"`` (``Linear-BN-ReLU-Linear``, ``hidden`` wide) or ``"none"``
+            (or ``False``: the identity, which needs ``in_features == dim``).
+        in_features: Input size.
+        dim: Output size.
+        bias: Whether the (last) linear layer has a bias.
+        hidden: Hidden width of the MLP (default ``DEFAULT_HIDDEN``); ignored otherwise.
+        init: ``"default"`` (PyTorch's) or ``"orthogonal"`` weights with zero biases.
+
+    Raises:
+        ConfigError: on an unknown ``kind`` or ``init``.
+        ValueError: on ``hidden < 1`` or ``"none"`` with ``in_features != dim``.
+    """
+    if isinstance(kind, bool):
+        kind = "linear" if kind else "none"
+    if kind not in PROJECTIONS:
+        raise ConfigError(f"projection must be a bool or one of {PROJECTIONS}, got {kind!r}")
+    if init not in INITS:
+        raise ConfigError(f"projection_init must be one of {INITS}, got {init!r}")
+    if kind == "none":
+        if in_features != dim:
+            raise ValueError(f"projection=False needs in_features == bank.dim ({dim}), got {in_features}")
+        return nn.Identity()
+    if kind == "linear":
+        module: nn.Module = nn.Linear(in_features, dim, bias=bias)
+    else:
+        width = DEFAULT_HIDDEN if hidden is None else int(hidden)
+        if width < 1:
+            raise ValueError(f"hidden must be >= 1, got {hidden!r}")
+        module = nn.Sequential(nn.Linear(in_features, width, bias=False), nn.BatchNorm1d(width),
+                               nn.ReLU(inplace=True), nn.Linear(width, dim, bias=bias))
+    if init == "orthogonal":
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear):
+                nn.init.orthogonal_(layer.weight)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+    return module
