@@ -255,7 +255,8 @@ def test_long_tailed_errors(options, match):
 @pytest.mark.parametrize(
     "spec, match",
     [(_ci(n_experiences=5, n_exp=5), r"unknown key\(s\) \['n_exp'\] in class_incremental scenario spec; valid keys: "
-                                     r"preset, kind, dataset, dataset_options, subsample, augment, n_experiences"),
+                                     r"preset, kind, dataset, dataset_options, subsample, augment, validation, "
+                                     r"n_experiences"),
      ({"dataset": "digits", "n_experiences": 5}, "needs kind, one of: class_incremental, few_shot, long_tailed"),
      ({"kind": "class_incremental", "n_experiences": 5}, "needs dataset"),
      (_ci(dataset="digitz", n_experiences=5), "unknown dataset 'digitz'"),
@@ -362,6 +363,8 @@ def test_fscil_presets_on_image_folder_stand_ins(tmp_path, monkeypatch, preset, 
 def test_cifar100_fscil_preset_on_pickle_stand_in(tmp_path):
     import pickle
 
+    from ebv_cl.continual.scenarios.index_lists import CEC_CIFAR100_SHOTS
+
     folder = tmp_path / "cifar-100-python"
     folder.mkdir()
     for split, per_class in (("train", 6), ("test", 2)):
@@ -370,9 +373,18 @@ def test_cifar100_fscil_preset_on_pickle_stand_in(tmp_path):
         (folder / split).write_bytes(pickle.dumps(blob))
     meta = {b"fine_label_names": [f"c{i}".encode() for i in range(100)], b"coarse_label_names": []}
     (folder / "meta").write_bytes(pickle.dumps(meta))
-    built = build_scenario({"preset": "cifar100_fscil"}, seed=0, root=tmp_path)
+    # The preset's shots are TOPIC/CEC's published lists: indices into the 50,000 real training images.
+    assert [len(s) for s in CEC_CIFAR100_SHOTS] == [25] * 8
+    assert len({i for s in CEC_CIFAR100_SHOTS for i in s}) == 200 and max(max(s) for s in CEC_CIFAR100_SHOTS) < 50000
+    with pytest.raises(ConfigError, match="shot_indices\\[0\\] holds indices .* beyond the 600 training items"):
+        build_scenario({"preset": "cifar100_fscil"}, seed=0, root=tmp_path)
+    # On the stand-in (6 images per class, class c at 6c .. 6c+5) the same mechanism takes lists of its own.
+    shots = [[6 * c + i for c in range(60 + 5 * s, 65 + 5 * s) for i in (5, 3, 1, 0, 2)] for s in range(8)]
+    built = build_scenario({"preset": "cifar100_fscil", "shot_indices": shots}, seed=0, root=tmp_path)
     assert [len(g) for g in built.classes_per_experience] == [60] + [5] * 8
     assert built.train_sizes == [360] + [25] * 8 and built.test_sizes == [120] + [10] * 8
+    exp1 = built.benchmark.train_stream[1].dataset
+    assert sorted(int(t) for t in exp1.targets) == [c for c in range(60, 65) for _ in range(5)]
 
 
 # ---------------------------------------------------------------- properties and import hygiene

@@ -9,6 +9,8 @@ in [0, 1]:
 - ``seen_accuracy[i]``: accuracy on the test samples of all classes seen up to experience ``i``.
 - ``avg_incremental_accuracy``: the mean of ``seen_accuracy`` over experiences (Rebuffi et al., iCaRL).
 - ``final_accuracy``: ``seen_accuracy`` after the last experience.
+- ``performance_drop``: ``seen_accuracy`` after the first experience minus after the last (the few-shot
+  class-incremental papers' "PD": session 0 minus the last session).
 - ``forgetting``: the mean over classes first seen before the last experience of the best accuracy on that
   class after any earlier experience minus its accuracy after the last one (Chaudhry et al. 2018, per class;
   negative when a class improved). ``NaN`` for a single-experience stream.
@@ -127,7 +129,7 @@ def summarize(
 
     Returns:
         ``accuracy_matrix``, ``seen_accuracy``, ``avg_incremental_accuracy``, ``final_accuracy``,
-        ``forgetting`` and ``class_accuracy``.
+        ``performance_drop``, ``forgetting`` and ``class_accuracy``.
     """
     class_acc = class_accuracy(correct, total, classes_per_experience)
     seen = seen_accuracy(correct, total, classes_per_experience)
@@ -137,6 +139,7 @@ def summarize(
             "seen_accuracy": seen,
             "avg_incremental_accuracy": float(np.mean(seen)) if seen.size else math.nan,
             "final_accuracy": float(seen[-1]) if seen.size else math.nan,
+            "performance_drop": float(seen[0] - seen[-1]) if seen.size else math.nan,
             "forgetting": forgetting(class_acc, classes_per_experience),
             "class_accuracy": class_acc,
         }

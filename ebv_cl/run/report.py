@@ -94,6 +94,8 @@ def _canonical_order(runs: list[dict[str, Any]], baseline: str) -> list[dict[str
 
 def report_markdown(folders: Sequence[str | Path], *, baseline: str = "fc") -> str:
     """The Markdown comparison of the merged folders, rows by method then head (``baseline`` first): the
-    comparison table, then the head-effect table."""
+    comparison table, (few-shot streams) the per-session table, then the head-effect table."""
     title, runs = merge_results(folders)
-    return results_markdown(_canonical_order(runs, baseline), title=title, baseline=baseline)
+    scenario = _load(Path(folders[0]))[0].get("scenario") or {}
+    return results_markdown(_canonical_order(runs, baseline), title=title, baseline=baseline,
+                            sessions=scenario.get("kind") == "few_shot")

@@ -32,8 +32,8 @@ from ..atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..errors import ConfigError, OutputError, RunFolderBusyError
 
 __all__ = [
-    "ResultsFolder", "config_digest", "comparison_table", "head_effect_table", "results_markdown", "plot_accuracy",
-    "accuracy_axis_limits", "FORMAT", "succeeded", "failures_markdown", "read_results_json",
+    "ResultsFolder", "config_digest", "comparison_table", "head_effect_table", "session_table", "results_markdown",
+    "plot_accuracy", "accuracy_axis_limits", "FORMAT", "succeeded", "failures_markdown", "read_results_json",
 ]
 
 FORMAT = 1
@@ -204,12 +204,47 @@ def head_effect_table(runs: Sequence[dict[str, Any]], *, baseline: str = "fc") -
     ])
 
 
-def results_markdown(runs: Sequence[dict[str, Any]], *, title: str | None = None, baseline: str = "fc") -> str:
-    """The text of ``results.md``: the comparison table, then the head-effect table when there is one."""
+def _drop(run: dict[str, Any]) -> float | None:
+    seen = run.get("seen_accuracy") or []
+    if run.get("performance_drop") is not None:
+        return run["performance_drop"]
+    return None if not seen or seen[0] is None or seen[-1] is None else seen[0] - seen[-1]
+
+
+def session_table(runs: Sequence[dict[str, Any]]) -> str:
+    """The few-shot class-incremental table as papers print it (Markdown): one row per strategy, the accuracy on
+    all classes seen so far after every session (mean over seeds, percent), the average over sessions and the
+    performance drop (session 0 minus the last), both mean ± std over seeds."""
+    groups = _group(runs)
+    n = max(len(g["seen_accuracy"]) for group in groups.values() for g in group)
+    lines = [
+        "## Accuracy on all seen classes after each session",
+        "",
+        "| strategy | seeds | " + " | ".join(str(i) for i in range(n)) + " | average | drop (0 minus last) |",
+        "|---|---|" + "---|" * n + "---|---|",
+    ]
+    for label, group in groups.items():
+        cells = []
+        for i in range(n):
+            mean, _, k = _mean_std([g["seen_accuracy"][i] if i < len(g["seen_accuracy"]) else None for g in group])
+            cells.append("n/a" if k == 0 else f"{100 * mean:.2f}")
+        lines.append(f"| {label} | {len(group)} | " + " | ".join(cells)
+                     + f" | {_pct([g['avg_incremental_accuracy'] for g in group])} | {_pct([_drop(g) for g in group])} |")
+    lines += ["", "Session 0 is the base session; per-session cells are means over seeds (percent).", ""]
+    return "\n".join(lines)
+
+
+def results_markdown(runs: Sequence[dict[str, Any]], *, title: str | None = None, baseline: str = "fc",
+                     sessions: bool = False) -> str:
+    """The text of ``results.md``: the comparison table, then (``sessions``: a few-shot stream) the per-session
+    table, then the head-effect table when there is one, then the failed runs (no figures) if any."""
     ok = succeeded(runs)
     effects = head_effect_table(ok, baseline=baseline)
     failed = failures_markdown(runs)
-    return comparison_table(ok, title=title) + ("\n" + effects if effects else "") + ("\n" + failed if failed else "")
+    text = comparison_table(ok, title=title)
+    if sessions and ok:
+        text += "\n" + session_table(ok)
+    return text + ("\n" + effects if effects else "") + ("\n" + failed if failed else "")
 
 
 def accuracy_axis_limits(curves: Sequence[np.ndarray], *, min_span: float = 10.0) -> tuple[float, float]:
@@ -230,8 +265,10 @@ def accuracy_axis_limits(curves: Sequence[np.ndarray], *, min_span: float = 10.0
     return lo, hi
 
 
-def plot_accuracy(runs: Sequence[dict[str, Any]], *, title: str | None = None) -> bytes:
+def plot_accuracy(runs: Sequence[dict[str, Any]], *, title: str | None = None, sessions: bool = False) -> bytes:
     """PNG bytes of accuracy on seen classes after each experience, one line per strategy (mean over seeds).
+
+    With ``sessions`` (a few-shot stream) the x axis counts sessions from 0, the base session, as papers do.
 
     The colour names the head and the line style the method, so a head's lines read across methods; the
     band is one standard deviation over seeds and the legend sits outside the axes.
@@ -251,7 +288,7 @@ def plot_accuracy(runs: Sequence[dict[str, Any]], *, title: str | None = None) -
     for label, group in groups.items():
         curves = np.array([[np.nan if v is None else v for v in g["seen_accuracy"]] for g in group], dtype=float)
         mean = 100 * np.nanmean(curves, axis=0)
-        xs = np.arange(1, mean.size + 1)
+        xs = np.arange(0 if sessions else 1, mean.size + (0 if sessions else 1))
         color = f"C{heads.index(group[0].get('head', label)) % 10}"
         linestyle, marker = styles[methods.index(group[0].get("method", "")) % len(styles)]
         ax.plot(xs, mean, color=color, linestyle=linestyle, marker=marker, markersize=4,
@@ -261,7 +298,7 @@ def plot_accuracy(runs: Sequence[dict[str, Any]], *, title: str | None = None) -
             std = 100 * np.nanstd(curves, axis=0, ddof=1)
             ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.08, linewidth=0)
             shown += [mean - std, mean + std]
-    ax.set_xlabel("experience")
+    ax.set_xlabel("session" if sessions else "experience")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("accuracy on seen classes (%)")
     ax.set_ylim(*accuracy_axis_limits(shown))
@@ -437,8 +474,9 @@ class ResultsFolder:
         }
         self._write_file(self.results_json, lambda p: atomic_write_json(p, payload))
         if self.runs:
-            text = results_markdown(self.runs, title=self.name)
+            sessions = self.scenario.get("kind") == "few_shot"
+            text = results_markdown(self.runs, title=self.name, sessions=sessions)
             self._write_file(self.path / "results.md", lambda p: atomic_write_text(p, text))
             if plot and succeeded(self.runs):
-                png = plot_accuracy(self.runs, title=self.name)
+                png = plot_accuracy(self.runs, title=self.name, sessions=sessions)
                 self._write_file(self.path / "accuracy.png", lambda p: atomic_write_bytes(p, png))

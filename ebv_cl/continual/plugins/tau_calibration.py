@@ -64,13 +64,15 @@ class TauCalibrationPlugin(SupervisedPlugin):
         max_per_class: The most samples held out per class (>= 1).
         seed: Seeds the choice of held-out samples (experience ``i`` uses ``seed + i``).
         taus: The tau grid (``None``: the head's default 0, 0.05, ..., 1).
+        experiences: Hold out and calibrate during the first ``experiences`` experiences only (``None``: all);
+            later experiences train on all their data and keep the last tau (few-shot sessions).
 
     Raises:
         ConfigError: on a fraction outside ``(0, 1)`` or a ``max_per_class`` below 1.
     """
 
     def __init__(self, *, fraction: float = 0.1, max_per_class: int = 50, seed: int = 0,
-                 taus: Sequence[float] | None = None) -> None:
+                 taus: Sequence[float] | None = None, experiences: int | None = None) -> None:
         super().__init__()
         if not 0.0 < float(fraction) < 1.0:
             raise ConfigError(f"holdout_fraction must be in (0, 1), got {fraction!r}")
@@ -82,10 +84,18 @@ class TauCalibrationPlugin(SupervisedPlugin):
         self.taus = None if taus is None else [float(t) for t in taus]
         self.held_out: dict[int, Any] = {}
         self.history: list[float] = []
+        self.experiences = experiences
         self._experiences = 0
+
+    def _active(self) -> bool:
+        return self.experiences is None or self._experiences < self.experiences
 
     def after_train_dataset_adaptation(self, strategy: Any, **kwargs: Any) -> None:
         """Remove the held-out samples from ``strategy.adapted_dataset`` and keep them per class."""
+        if not self._active():
+            self._skipped = True
+            return
+        self._skipped = False
         data = strategy.adapted_dataset
         full = strategy.experience.dataset
         if len(data) != len(full):
@@ -103,6 +113,8 @@ class TauCalibrationPlugin(SupervisedPlugin):
 
     def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         """Choose tau on the held-out samples of every class seen so far."""
+        if getattr(self, "_skipped", False):
+            return
         headed = find_headed_model(strategy.model)
         known = {int(c) for c in headed.head.classes}
         sets = [ds for c, ds in sorted(self.held_out.items()) if c in known]

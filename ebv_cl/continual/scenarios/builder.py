@@ -25,8 +25,8 @@ from .sampling import take_per_class
 
 __all__ = ["BuiltScenario", "build_scenario", "validate_scenario_spec", "COMMON_KEYS", "SUBSAMPLE_KEYS", "AUGMENTATIONS"]
 
-COMMON_KEYS = ("preset", "kind", "dataset", "dataset_options", "subsample", "augment")
-AUGMENTATIONS = ("none", "flip", "crop_flip")
+COMMON_KEYS = ("preset", "kind", "dataset", "dataset_options", "subsample", "augment", "validation")
+AUGMENTATIONS = ("none", "flip", "crop", "crop_flip")
 SUBSAMPLE_KEYS = ("max_per_class_train", "max_per_class_test")
 
 
@@ -125,6 +125,9 @@ def validate_scenario_spec(spec: Any) -> dict[str, Any]:
     for key, value in spec.get("subsample", {}).items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"subsample.{key} must be an int >= 1 or null, got {value!r}")
+    val = spec.get("validation")
+    if val is not None and (isinstance(val, bool) or not isinstance(val, int) or val < 1):
+        raise ConfigError(f"validation must be an int >= 1 (training items held out per class) or null, got {val!r}")
     if spec.get("augment") not in (None, *AUGMENTATIONS):
         raise ConfigError(f"augment must be one of {list(AUGMENTATIONS)} or null, got {spec['augment']!r}")
     return spec
@@ -138,6 +141,8 @@ def _train_transform(augment: Any, input_shape: tuple[int, int, int]) -> Any:
     flip = transforms.RandomHorizontalFlip()
     if augment == "flip":
         return flip
+    if augment == "crop":  # characters and digits: shifts only (a flip makes another glyph)
+        return transforms.RandomCrop(input_shape[1:], padding=max(1, input_shape[1] // 8))
     return transforms.Compose([transforms.RandomCrop(input_shape[1:], padding=4), flip])
 
 
@@ -158,6 +163,26 @@ def _load_pair(spec: dict[str, Any], root: str | os.PathLike | None) -> tuple[An
     return train, test
 
 
+def _validation_split(train: Any, per_class: int, seed: int) -> tuple[Any, Any]:
+    """Hold ``per_class`` training items of every class out as the test set (seed stream 3).
+
+    Hyper-parameters are chosen on such a split, never on the test data: the stream is built from the other
+    training items and evaluated on the held-out ones. Every class keeps at least one training item.
+    """
+    targets = train.targets.numpy()
+    rng = np.random.default_rng([seed, 3])
+    held = []
+    for c in np.unique(targets):
+        idx = np.flatnonzero(targets == c)
+        if len(idx) <= per_class:
+            raise ConfigError(f"validation = {per_class} leaves no training item of class {int(c)} "
+                              f"({len(idx)} items); hold out fewer")
+        held.append(idx[rng.permutation(len(idx))[:per_class]])
+    held_idx = np.sort(np.concatenate(held))
+    rest = np.setdiff1d(np.arange(len(targets)), held_idx)
+    return train.subset(rest), train.subset(held_idx)
+
+
 def _select(train: Any, test: Any, spec: dict[str, Any], seed: int) -> tuple[Plan, np.ndarray, np.ndarray]:
     """Plan the stream and pick the train/test indices it keeps (seed streams 0, 1, 2)."""
     sub = {k: spec.get("subsample", {}).get(k) for k in SUBSAMPLE_KEYS}
@@ -169,7 +194,11 @@ def _select(train: Any, test: Any, spec: dict[str, Any], seed: int) -> tuple[Pla
     no_test = sorted(set(used) - set(np.unique(test_t).tolist()))
     if no_test:
         raise ConfigError(f"class(es) {no_test[:10]} of dataset {spec['dataset']!r} have no test items")
-    train_idx = take_per_class(train_t, plan.train_counts, rng=np.random.default_rng([seed, 1]))
+    drawn = {c: n for c, n in plan.train_counts.items() if c not in plan.train_items}
+    train_idx = take_per_class(train_t, drawn, rng=np.random.default_rng([seed, 1]))
+    if plan.train_items:
+        given = np.array([i for items in plan.train_items.values() for i in items], dtype=np.int64)
+        train_idx = np.sort(np.concatenate([train_idx, given]))
     test_counts = {c: sub["max_per_class_test"] for c in used}
     test_idx = take_per_class(test_t, test_counts, rng=np.random.default_rng([seed, 2]))
     return plan, train_idx, test_idx
@@ -188,7 +217,9 @@ def build_scenario(spec: Mapping[str, Any], *, seed: int, root: str | os.PathLik
             ``long_tailed``), the kind's options, ``subsample`` (``max_per_class_train``/``max_per_class_test``),
             ``augment`` (``null``, ``"flip"`` or ``"crop_flip"``: random 4-pixel-padded crop and horizontal flip
             on the training stream only), or ``preset`` (a name from ``list_presets()``) whose keys the others
-            override.
+            override; ``validation`` (an int): hold that many training items of every class out and use them as
+            the test set (for choosing hyper-parameters; the real test split is not read); ``augment: crop``
+            is a padded random crop without flip (characters).
         seed: Seeds the class order and subsampling (global RNGs are not touched); an int >= 0.
         root: The data root (default ``$EBV_CL_DATA``).
 
@@ -207,6 +238,11 @@ def build_scenario(spec: Mapping[str, Any], *, seed: int, root: str | os.PathLik
         raise ValueError(f"seed must be >= 0, got {seed}")
     spec = validate_scenario_spec(spec)
     train, test = _load_pair(spec, root)
+    if spec.get("validation") is not None:
+        if spec.get("shot_indices") is not None:
+            raise ConfigError("validation and shot_indices exclude each other: shot_indices name items of the full "
+                              "training set; drop shot_indices (shots are then drawn) to choose settings on validation")
+        train, test = _validation_split(train, spec["validation"], int(seed))
     transform = _train_transform(spec.get("augment"), train.input_shape)
     plan, train_idx, test_idx = _select(train, test, spec, int(seed))
     train_sub, test_sub = train.subset(train_idx), test.subset(test_idx)

@@ -34,11 +34,13 @@ class Plan:
         groups: Classes of each experience, in arrival order.
         train_counts: Training items to keep per class (``None``: all of them).
         notes: Sentences for the scenario's description.
+        train_items: Explicit training-set indices per class (they replace ``train_counts`` for those classes).
     """
 
     groups: list[list[int]]
     train_counts: dict[int, int | None]
     notes: list[str] = field(default_factory=list)
+    train_items: dict[int, list[int]] = field(default_factory=dict)
 
 
 SCENARIOS: Registry[Plan] = Registry("scenario kind", fixed=("train_targets", "rng", "max_per_class_train"))
@@ -112,11 +114,14 @@ def few_shot(
     shots: int | None = None,
     n_sessions: int | None = None,
     class_order: str | list[int] | None = None,
+    shot_indices: list[list[int]] | None = None,
 ) -> Plan:
     """Plan a few-shot class-incremental stream: a base session, then ``n_sessions`` ``ways``-way ``shots``-shot.
 
     ``n_sessions`` defaults to as many full sessions as the remaining classes allow; classes beyond
-    ``base_classes + ways * n_sessions`` are not used (the description says how many).
+    ``base_classes + ways * n_sessions`` are not used (the description says how many). ``shot_indices`` fixes
+    the shots instead of drawing them: one list of training-set indices per session, ``shots`` items of each of
+    that session's classes (the literature's published lists, e.g. ``CEC_CIFAR100_SHOTS``).
 
     Args:
         base_classes: Classes of the base session, trained with all their data (required).
@@ -124,6 +129,7 @@ def few_shot(
         shots: Training items per new class (required).
         n_sessions: Incremental sessions (default: as many as the classes allow).
         class_order: ``"random"`` (seeded, default), ``"fixed"`` (ascending labels) or a list of dataset labels.
+        shot_indices: One list of training-set indices per incremental session (default: shots drawn).
     """
     for key, value in (("base_classes", base_classes), ("ways", ways), ("shots", shots)):
         if value is None:
@@ -149,7 +155,37 @@ def few_shot(
     used = base + sessions * ways_
     notes = [f"base session of {base} classes, then {sessions} sessions of {ways_}-way {shots_}-shot",
              f"{used} of {len(classes)} classes used"]
-    return Plan(groups, counts, notes)
+    items = {} if shot_indices is None else _check_shot_indices(shot_indices, train_targets, groups[1:], shots_)
+    if items:
+        notes.append("shots from the given shot_indices")
+    return Plan(groups, counts, notes, items)
+
+
+def _check_shot_indices(shot_indices: Any, train_targets: np.ndarray, sessions: list[list[int]],
+                        shots: int) -> dict[int, list[int]]:
+    """Per class, the given indices; each session's list must hold ``shots`` items of each of its classes."""
+    if not isinstance(shot_indices, (list, tuple)) or len(shot_indices) != len(sessions):
+        raise ConfigError(f"shot_indices must be a list of {len(sessions)} lists (one per session) of training-set "
+                          f"indices, got {type(shot_indices).__name__} of length "
+                          f"{len(shot_indices) if isinstance(shot_indices, (list, tuple)) else 'n/a'}")
+    items: dict[int, list[int]] = {}
+    n = len(train_targets)
+    for i, (given, classes) in enumerate(zip(shot_indices, sessions), start=1):
+        if not isinstance(given, (list, tuple)):
+            raise ConfigError(f"shot_indices[{i - 1}] must be a list of indices, got {given!r}")
+        idx = [_int_option(v, name=f"shot_indices[{i - 1}][]", minimum=0) for v in given]
+        bad = [v for v in idx if v >= n]
+        if bad:
+            raise ConfigError(f"shot_indices[{i - 1}] holds indices {bad[:5]} beyond the {n} training items")
+        per: dict[int, list[int]] = {}
+        for v in idx:
+            per.setdefault(int(train_targets[v]), []).append(v)
+        if sorted(per) != sorted(classes) or any(len(set(v)) != shots for v in per.values()):
+            raise ConfigError(f"shot_indices[{i - 1}] must hold {shots} distinct items of each class of session {i} "
+                              f"{sorted(classes)}; it holds classes {sorted(per)} with counts "
+                              f"{[len(set(v)) for v in per.values()]}")
+        items.update({c: sorted(set(v)) for c, v in per.items()})
+    return items
 
 
 @SCENARIOS.register("long_tailed")

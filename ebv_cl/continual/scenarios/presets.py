@@ -1,10 +1,12 @@
 """Ready scenario specs for the standard protocols, usable as ``{"preset": name, ...overrides}``.
 
 Few-shot class-incremental (FSCIL) protocols of the literature: ``cifar100_fscil`` (60 base classes, then 8
-sessions of 5-way 5-shot, fixed class order 0..99), ``miniimagenet_fscil`` (the same on miniImageNet exported as
-``{train,test}/<class>/<image>`` class folders, 84x84), ``cub200_fscil`` (100 base classes, then 10 sessions of
-10-way 5-shot, class folders, 224x224) and ``omniglot_fscil`` (200 base characters, then 10 sessions of 5-way
-5-shot, seeded class order). Class-incremental splits: ``split_digits``, ``split_fashion_mnist``,
+sessions of 5-way 5-shot, fixed class order 0..99, the shots of TOPIC/CEC's published index lists),
+``miniimagenet_fscil`` (the same on miniImageNet exported as ``{train,test}/<class>/<image>`` class folders,
+84x84), ``cub200_fscil`` (100 base classes, then 10 sessions of 10-way 5-shot, class folders, 224x224) and
+``omniglot_fscil`` (200 base characters, then 10 sessions of 5-way 5-shot, seeded class order). miniImageNet and
+CUB-200 draw their shots with the seed (their published lists name image files, which the class-folder loader
+does not keep). Class-incremental splits: ``split_digits``, ``split_fashion_mnist``,
 ``split_cifar10`` (5 experiences of 2 classes), and long-tailed ones: ``cifar10_lt`` / ``cifar100_lt``
 (imbalance ratio 100) and ``emnist_lt`` (EMNIST ByClass's natural imbalance, 62 classes in 6 experiences, the
 2 leftover classes added to the first).
@@ -16,13 +18,14 @@ import copy
 from typing import Any
 
 from ...errors import ConfigError
+from .index_lists import CEC_CIFAR100_SHOTS
 
 __all__ = ["PRESETS", "preset_spec", "list_presets"]
 
 _FSCIL_60 = {"kind": "few_shot", "base_classes": 60, "ways": 5, "shots": 5, "n_sessions": 8, "class_order": "fixed"}
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "cifar100_fscil": {"dataset": "cifar100", **_FSCIL_60},
+    "cifar100_fscil": {"dataset": "cifar100", **_FSCIL_60, "shot_indices": CEC_CIFAR100_SHOTS},
     "miniimagenet_fscil": {"dataset": "image_folder", "dataset_options": {"path": "miniimagenet", "size": 84},
                            **_FSCIL_60},
     "cub200_fscil": {"dataset": "image_folder", "dataset_options": {"path": "cub200", "size": 224},

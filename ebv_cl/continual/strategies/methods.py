@@ -23,7 +23,9 @@ from avalanche.training.templates import SupervisedTemplate
 from torch import nn
 
 from ...registry import Registry
-from ..plugins import DERLogitsPlugin, KeepModelPlugin, SeenClassNCM
+from ..plugins import DERLogitsPlugin, KeepModelPlugin, SeenClassNCM, TauCalibrationPlugin
+from ..plugins.fscil import FewShotSessionsPlugin
+from ..sessions import resolve_session_update
 from .model import HeadedModel
 from .spec import StrategySpec
 
@@ -152,6 +154,29 @@ def _icarl(parts: MethodParts) -> SupervisedTemplate:
     )
     strategy.model.eval_classifier = SeenClassNCM(normalize=True)
     return strategy
+
+
+@METHODS.register("fscil")
+def _fscil(parts: MethodParts) -> SupervisedTemplate:
+    """The few-shot class-incremental protocol (``FewShotSessionsPlugin``): a long base session under a schedule,
+    then sessions whose classes enter through the head's session update with the backbone frozen.
+
+    tau-norm's tau is chosen on data held out in the base session only (five shots leave none to spare).
+    """
+    spec, opts = parts.spec, parts.spec.method_options
+    for plugin in parts.head_plugins:
+        if isinstance(plugin, TauCalibrationPlugin):
+            plugin.experiences = 1
+    sessions = FewShotSessionsPlugin(
+        update=resolve_session_update(spec.head, opts["session_update"]),
+        base_epochs=opts["base_epochs"] or spec.epochs,
+        schedule=opts["schedule"],
+        session_epochs=opts["session_epochs"],
+        session_lr=opts["session_lr"] if opts["session_lr"] is not None else spec.lr / 100,
+        align_steps=opts["align_steps"],
+        align_lr=opts["align_lr"],
+    )
+    return parts.template([sessions])
 
 
 def list_methods() -> list[str]:

@@ -27,7 +27,7 @@ def head_names() -> tuple[str, ...]:
     return tuple(list_heads())
 
 
-METHOD_NAMES = ("naive", "replay", "der", "lwf", "icarl", "gdumb")
+METHOD_NAMES = ("naive", "replay", "der", "lwf", "icarl", "gdumb", "fscil")
 """The training methods (``METHODS`` holds their builders)."""
 
 _REJECTED: dict[tuple[str, str], str] = {

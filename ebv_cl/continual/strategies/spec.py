@@ -24,9 +24,12 @@ METHOD_OPTIONS: dict[str, dict[str, Any]] = {
     "lwf": {"alpha": 1.0, "temperature": 2.0},
     "icarl": {"fixed_memory": True},
     "gdumb": {},
+    "fscil": {"base_epochs": None, "schedule": "cosine", "session_epochs": 0, "session_lr": None,
+              "session_update": "auto", "align_steps": 100, "align_lr": 0.001},
 }
 """Each method's options and their defaults (``batch_size_mem=None``: DER uses ``min(batch_size,
-buffer_size)``, replay uses ``batch_size``)."""
+buffer_size)``, replay uses ``batch_size``; ``fscil``: ``base_epochs=None`` is the run's ``epochs``,
+``session_lr=None`` is a hundredth of the run's ``lr``, ``session_update="auto"`` the head's default)."""
 
 HEAD_PLUGIN_OPTIONS: dict[str, dict[str, Any]] = {
     "tau_norm": {"holdout_fraction": 0.1, "holdout_max_per_class": 50, "taus": None},
@@ -37,6 +40,7 @@ BUFFER_METHODS = frozenset({"replay", "der", "icarl", "gdumb"})
 """Methods that keep a replay memory of ``buffer_size`` samples (the others ignore ``buffer_size``)."""
 
 OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("cosine", "step", "none")
 STORAGES = ("class_balanced", "reservoir")
 
 
@@ -81,9 +85,23 @@ def _check_method_options(method: str, opts: dict[str, Any]) -> dict[str, Any]:
                          else _number(a, f"alpha of {where}", low=0.0))
     if "temperature" in opts:
         opts["temperature"] = _number(opts["temperature"], f"temperature of {where}", low=0.0, strict=True)
+    if method == "fscil":
+        _check_fscil_options(opts, where)
     if "fixed_memory" in opts and not isinstance(opts["fixed_memory"], bool):
         raise ConfigError(f"fixed_memory of {where} must be true or false, got {opts['fixed_memory']!r}")
     return opts
+
+
+def _check_fscil_options(opts: dict[str, Any], where: str) -> None:
+    if opts["base_epochs"] is not None:
+        opts["base_epochs"] = _integer(opts["base_epochs"], f"base_epochs of {where}", low=1)
+    opts["session_epochs"] = _integer(opts["session_epochs"], f"session_epochs of {where}", low=0)
+    opts["align_steps"] = _integer(opts["align_steps"], f"align_steps of {where}", low=0)
+    opts["align_lr"] = _number(opts["align_lr"], f"align_lr of {where}", low=0.0, strict=True)
+    if opts["session_lr"] is not None:
+        opts["session_lr"] = _number(opts["session_lr"], f"session_lr of {where}", low=0.0, strict=True)
+    if opts["schedule"] not in SCHEDULES:
+        raise ConfigError(f"schedule of {where} must be one of {', '.join(SCHEDULES)}, got {opts['schedule']!r}")
 
 
 def _head_keywords(head: str) -> list[str]:
@@ -96,7 +114,8 @@ class StrategySpec:
 
     Args:
         head: A head of ``ebv_cl.heads`` (``ebv``, ``fc``, ``ncm``, ``tau_norm``, ``hadamard``, ``angular``).
-        method: ``naive``, ``replay``, ``der``, ``lwf``, ``icarl`` or ``gdumb``.
+        method: ``naive``, ``replay``, ``der``, ``lwf``, ``icarl``, ``gdumb`` or ``fscil`` (the few-shot
+            class-incremental protocol: base session, then frozen-backbone session updates).
         n_classes_total: The number of class ids of the stream (outputs are indexed ``0 .. n-1``).
         head_options: Keyword arguments of the head (see its class) plus, for ``tau_norm``,
             ``holdout_fraction``, ``holdout_max_per_class`` and ``taus``.
@@ -150,6 +169,10 @@ class StrategySpec:
         put("device", str(self.device))
         opts = _merge(self.method_options, METHOD_OPTIONS[self.method], what=f"method {self.method!r}")
         put("method_options", _check_method_options(self.method, opts))
+        if self.method == "fscil":
+            from ..sessions import resolve_session_update
+
+            resolve_session_update(self.head, opts["session_update"])
         extras = HEAD_PLUGIN_OPTIONS.get(self.head, {})
         valid = dict.fromkeys(_head_keywords(self.head), "(head default)") | extras
         given = dict(self.head_options or {})
