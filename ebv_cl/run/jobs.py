@@ -15,12 +15,9 @@ from __future__ import annotations
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
-
-import torch
 
 from ..errors import DivergenceError
 from .config import RunConfig, dump_config
@@ -129,22 +126,13 @@ def run_job(
             f.write(f"{time.strftime('%H:%M:%S')} pid {os.getpid()} {message}\n")
         echo(message)
 
-    from .runner import _report_warnings, failed_record
+    from .runner import failed_record, run_environment
 
     runner = _runner(config, out, both, progress)
-    threads = torch.get_num_threads()
-    try:
-        if config.threads is not None:
-            torch.set_num_threads(config.threads)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("default")
-            both(f"[{job.name}] started")
-            try:
-                return runner.run_one(strategies[job.strategy], job.seed, resume=True)
-            except DivergenceError as exc:  # recorded as failed, as the sequential runner does
-                both(f"[{job.name}] failed: {exc}")
-                return failed_record(strategies[job.strategy], job.seed, exc)
-            finally:
-                _report_warnings(caught, both)
-    finally:
-        torch.set_num_threads(threads)
+    with run_environment(config.threads, both):
+        both(f"[{job.name}] started")
+        try:
+            return runner.run_one(strategies[job.strategy], job.seed, resume=True)
+        except DivergenceError as exc:  # recorded as failed, as the sequential runner does
+            both(f"[{job.name}] failed: {exc}")
+            return failed_record(strategies[job.strategy], job.seed, exc)

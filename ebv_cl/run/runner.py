@@ -12,6 +12,7 @@ figures equal those of an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import pickle
@@ -19,7 +20,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -371,6 +372,24 @@ def _environment(device: torch.device, threads: int | None) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def run_environment(threads: int | None, log: Callable[[str], None]) -> Iterator[None]:
+    """Run the body with ``threads`` torch CPU threads (``None``: unchanged; restored after) and report every
+    warning raised inside it through ``log`` (each distinct one once), as the runner and every job executor do."""
+    saved = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                yield
+            finally:
+                _report_warnings(caught, log)
+    finally:
+        torch.set_num_threads(saved)
+
+
 def _report_warnings(caught: list[warnings.WarningMessage], log: Callable[[str], None]) -> None:
     """Log each distinct warning once; Avalanche's own deprecation notices (one per experience) are dropped."""
     seen = set()
@@ -418,18 +437,10 @@ def run_config(
     folder.start(resume=resume)
     folder.scenario = dict(config.scenario)
     folder.context["environment"] = _environment(runner.device, config.threads)
-    threads = torch.get_num_threads()
     try:
-        if config.threads is not None:
-            torch.set_num_threads(config.threads)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("default")
-            try:
-                _run_all(config, folder, runner, resume=resume, log=log)
-            finally:
-                _report_warnings(caught, log)
+        with run_environment(config.threads, log):
+            _run_all(config, folder, runner, resume=resume, log=log)
     finally:
-        torch.set_num_threads(threads)
         folder.close()
     return folder
 
