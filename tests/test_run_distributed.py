@@ -18,6 +18,7 @@ import yaml
 
 from ebv_cl.cli import main
 from ebv_cl.run import config_from_dict, run_config
+from ebv_cl.run.checkpoints import checkpoint_path
 from ebv_cl.run.executors import InProcessExecutor, run_jobs
 from ebv_cl.run.jobs import Job, job_log_path, plan_jobs, run_job
 
@@ -135,7 +136,7 @@ def test_a_killed_worker_is_retried_and_resumes_from_its_checkpoint(tmp_path, ra
         "folder", run_jobs(config, out_dir=out, executor=RayExecutor(workers=1), log=_quiet)))
     driver.start()
     job = Job("fc+der", 0)
-    ckpt = out / "checkpoints" / "fc_der-seed0.ckpt"
+    ckpt = checkpoint_path(out / "checkpoints", strategy="fc+der", seed=0)
     _wait_for(ckpt.exists, 120, "the first checkpoint")
     pid = _pids(job_log_path(out, job))[0]
     os.kill(pid, signal.SIGKILL)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.distributed import DistributedHelper
 
@@ -60,3 +61,21 @@ class DataParallelPlugin(SupervisedPlugin, supports_distributed=True):
 
     def after_training_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
         strategy.model = DistributedHelper.unwrap_model(strategy.model)
+        _broadcast_buffers(strategy.model)
+
+
+def _broadcast_buffers(model: Any) -> None:
+    """Give every process rank 0's batch-norm running statistics.
+
+    DDP averages gradients, so the weights agree, but each process updates its batch-norm buffers on its own
+    shard in its last forward pass; without this the processes would evaluate with different statistics (the
+    EBV head's default projection has batch norm).
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            for buffer in module.buffers(recurse=False):
+                dist.broadcast(buffer.data, src=0)
