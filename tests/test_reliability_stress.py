@@ -24,7 +24,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 _REPO = str(Path(__file__).resolve().parents[1])
-TINY = ["epochs=1", "bank.time_budget=0.5", "buffer_size=50"]
+TINY = ["epochs=1", "seeds=[0]", "bank.time_budget=0.5", "buffer_size=50"]  # one seed: 6 records per run
 
 
 def _env(cache: Path) -> dict[str, str]:
