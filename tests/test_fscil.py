@@ -18,15 +18,7 @@ from ebv_cl.heads.align import align_head  # noqa: E402
 from ebv_cl.heads.imprint import class_means, imprint_classes  # noqa: E402
 from ebv_cl.models import create_backbone  # noqa: E402
 
-from test_strategies import stacked, tiny_digits  # noqa: E402
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from test_strategies import one_thread, stacked, tiny_digits  # noqa: E402,F401  (one_thread: autouse fixture)
 
 
 @pytest.fixture(scope="module")
