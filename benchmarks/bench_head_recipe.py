@@ -5,9 +5,8 @@ records, per epoch, the running accuracy on the training batches (train mode, as
 accuracy on held-out images of the same classes; at the end, the 20-way one-shot accuracy of the backbone's
 features (and, for heads with one, of the head's normalised embeddings) on characters the model never saw,
 by cosine nearest neighbour, over a fixed set of episodes (for an MLP projection also of its hidden layer);
-after every epoch the validation one-shot accuracy over ``--curve-episodes`` episodes (outside the timings). CPU
-seconds (``time.process_time``) and wall seconds
-of the training are recorded.
+after every epoch the validation one-shot accuracy over ``--curve-episodes`` episodes (outside the timings).
+CPU seconds (``time.process_time``) and wall seconds of the training are recorded.
 
 Datasets and splits (selection uses the validation parts only; the test parts are for the final table):
 
