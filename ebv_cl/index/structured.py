@@ -27,6 +27,7 @@ memory stays at one block of scores plus the candidates, whatever the number of 
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Iterator
 
@@ -34,8 +35,11 @@ import torch
 
 from .encoding import U32, U64, gamma
 from .rerank import pair_scores, topk_of_pairs
+from .walsh import WalshPlan, bf16_matmul_is_fast, walsh_applies
 
-__all__ = ["ShiftPath", "fft_error_bound", "is_code_bank"]
+__all__ = ["ShiftPath", "SCORERS", "fft_error_bound", "is_code_bank"]
+
+SCORERS = ("auto", "wht", "fft", "circulant")
 
 _SAFETY = 16.0
 _BLOCK_ELEMS = 1 << 18  # FFT outputs per block (1 MiB of float32): cache-resident, measured fastest
@@ -118,8 +122,8 @@ class ShiftPath:
     name = "fft"
 
     def __init__(self, bank: Any, device: torch.device | str = "cpu", *, scorer: str = "auto") -> None:
-        if scorer not in ("auto", "fft", "circulant"):
-            raise ValueError(f"scorer must be 'auto', 'fft' or 'circulant', got {scorer!r}")
+        if scorer not in SCORERS:
+            raise ValueError(f"scorer must be one of {list(SCORERS)}, got {scorer!r}")
         if not is_code_bank(bank):
             raise ValueError(
                 f"path 'fft' needs a code bank (bank.code set, e.g. method 'gold' or 'kasami'); got method "
@@ -129,24 +133,38 @@ class ShiftPath:
         self.length = int(self.code.length)
         self.size = _fft_size(self.length)
         members = min(int(self.code.n_members), -(-int(bank.n) // self.length))
-        spectra = torch.empty((members, self.size // 2 + 1), dtype=torch.complex64)  # filled in place
-        smax = 0.0
-        step = max(1, (1 << 20) // self.size)
-        for m0 in range(0, members, step):
-            seq = torch.from_numpy(self.code.sequences(slice(m0, min(members, m0 + step)))).to(torch.float64)
-            ext = torch.cat([seq, seq[:, : self.length - 1]], dim=1)
-            spec = torch.fft.rfft(ext, n=self.size, dim=1)
-            smax = max(smax, float(spec.abs().max()))
-            spectra[m0 : m0 + spec.shape[0]] = spec
-        self.spectra = spectra.to(self.device)
-        self.error = fft_error_bound(self.length, self.size, smax, safety=_SAFETY)
-        self._raw_error = fft_error_bound(self.length, self.size, smax)
         if scorer == "auto":
             small = self.length <= _CIRCULANT_MAX_LENGTH
             scorer = "circulant" if self.device.type == "cpu" and small else "fft"
+            if walsh_applies(self.code) and bf16_matmul_is_fast(self.device):
+                scorer = "wht"
         if scorer == "circulant" and self.device.type != "cpu":
             raise ValueError(f"scorer 'circulant' (int8) runs on the CPU, got device {self.device}")
+        if scorer == "wht" and not walsh_applies(self.code):
+            raise ValueError("scorer 'wht' needs a Gold/Kasami code (code.structure: the m-sequence family), got "
+                             f"{type(self.code).__name__}")
         self.scorer = scorer
+        self.walsh = WalshPlan(self.code, members, self.device) if scorer == "wht" else None
+        # members scored by FFT: all of them, or what the Walsh-Hadamard plan leaves (no u part, sparse blocks)
+        self.fft_ranges = self.walsh.fft_ranges if self.walsh is not None else [(0, members)]
+        total = sum(stop - first for first, stop in self.fft_ranges)
+        spectra = torch.empty((total, self.size // 2 + 1), dtype=torch.complex64)  # filled in place
+        smax = 0.0
+        step = max(1, (1 << 20) // self.size)
+        offset = 0
+        self._fft_offsets = []
+        for first, stop in self.fft_ranges:
+            self._fft_offsets.append(offset)
+            for m0 in range(first, stop, step):
+                seq = torch.from_numpy(self.code.sequences(slice(m0, min(stop, m0 + step)))).to(torch.float64)
+                ext = torch.cat([seq, seq[:, : self.length - 1]], dim=1)
+                spec = torch.fft.rfft(ext, n=self.size, dim=1)
+                smax = max(smax, float(spec.abs().max()))
+                spectra[offset : offset + spec.shape[0]] = spec
+                offset += spec.shape[0]
+        self.spectra = spectra.to(self.device)
+        self.error = fft_error_bound(self.length, self.size, smax, safety=_SAFETY)
+        self._raw_error = fft_error_bound(self.length, self.size, smax)
         self.table = self._sequence_table(members) if scorer == "circulant" else None
         self._check(bank)
 
@@ -162,39 +180,59 @@ class ShiftPath:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the member spectra and, for the circulant scorer, the int8 sequence table."""
+        """Bytes of the member spectra, the Walsh-Hadamard sign table and the circulant int8 table (as used)."""
         table = 0 if self.table is None else self.table.numel()
-        return self.spectra.numel() * self.spectra.element_size() + table
+        walsh = 0 if self.walsh is None else self.walsh.nbytes
+        return self.spectra.numel() * self.spectra.element_size() + table + walsh
 
     def _code_space(self, queries: torch.Tensor) -> torch.Tensor:
         # in float64, then rounded once to float32 (the search widens its window by that rounding)
+        return self._code_space64(queries).to(queries.device, torch.float32)
+
+    def _code_space64(self, queries: torch.Tensor) -> torch.Tensor:
         x = torch.as_tensor(self.code.to_code_space(queries.double().cpu()), dtype=torch.float64)
-        return x.to(queries.device, torch.float32)
+        return x.to(queries.device)
 
     def _check(self, bank: Any) -> None:
+        """Probe scores of every scorer's first blocks against ``bank.rows`` (refuses a code that does not match)."""
         g = torch.Generator().manual_seed(0)
         probe = torch.nn.functional.normalize(torch.randn(4, bank.dim, generator=g, dtype=torch.float64), dim=1)
         probe = probe.float().to(self.device)
-        rows = min(int(bank.n), 4 * self.length)
-        blocks = self._blocks(self._code_space(probe), rows)
-        got = torch.cat([b.reshape(4, -1) for _, _, b in blocks], dim=1)[:, :rows]
-        got = got.double()
-        want = probe.double() @ bank.rows(torch.arange(rows)).to(self.device).double().T
-        err = float((got - want).abs().max())
-        x_norm = float(self._code_space(probe).double().norm(dim=1).max())
-        if err > self._raw_error * x_norm + 2 * gamma(bank.dim, U64) + 1e-12:
-            raise ValueError(
-                f"path 'fft': the bank's code does not describe its rows (probe error {err:.3g} > bound "
-                f"{self._raw_error * x_norm:.3g})"
-            )
+        x64 = self._code_space64(probe)
+        x_norm = float(x64.norm(dim=1).max())
+        tol = 2 * gamma(bank.dim, U64) + 1e-12
+        checks: list[tuple[torch.Tensor, torch.Tensor, float]] = []
+        kinds = [(self._fft_blocks(self._code_space(probe), int(bank.n)), self._raw_error * x_norm)]
+        if self.walsh is not None:
+            xb, err = self.walsh.fold(x64)
+            kinds.append((self.walsh.blocks_for(xb, int(bank.n)), float(err.max())))
+        for blocks, bound in kinds:
+            for number, (_, scores, to_slot) in enumerate(blocks):
+                if number == 2:
+                    break
+                flat = scores.reshape(4, -1)
+                idx = torch.arange(0, flat.shape[1], max(1, flat.shape[1] // 512), device=flat.device)
+                vals = flat[:, idx].double()
+                ok = torch.isfinite(vals[0])
+                j, c = torch.div(idx, scores.shape[2], rounding_mode="floor"), torch.remainder(idx, scores.shape[2])
+                slots = to_slot(j[ok], c[ok])
+                checks.append((vals[:, ok], slots, bound))
+        for vals, slots, bound in checks:
+            want = probe.double() @ bank.rows(slots.cpu()).to(self.device).double().T
+            err = float((vals - want).abs().max()) if slots.numel() else 0.0
+            if err > bound + tol:
+                raise ValueError(
+                    f"path 'fft': the bank's code does not describe its rows (probe error {err:.3g} > bound {bound:.3g})"
+                )
 
-    def _blocks(self, x: torch.Tensor, n: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
-        """``(first_member, float32 (q, members, L))`` over slots ``0 .. n-1``, a few members at a time.
+    def _fft_blocks(self, x: torch.Tensor, n: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, Any]]:
+        """``(full, scores, to_slot)``: float32 FFT scores of the FFT-scored members, a few members at a time.
 
-        Entry ``[:, j, t]`` is the score of member ``first_member + j`` shifted by ``t`` for ``t < length``; the
-        entries from ``length`` on are lags of the zero-padded linear correlation, not scores (they only ever
-        serve as an upper bound test that sends a block to the exact scan). Slots past ``n - 1`` in the last
-        member are ``-inf``. The blocks are views of one reused buffer.
+        ``full`` is ``(q, members, L)``: entry ``[:, j, t]`` is the score of the block's member ``j`` shifted by
+        ``t`` for ``t < length``; the entries from ``length`` on are lags of the zero-padded linear correlation,
+        not scores (they only ever serve as an upper bound test that sends a block to the exact scan).
+        ``scores`` is its ``[:, :, :length]`` view and ``to_slot(j, t)`` the slots. Slots past ``n - 1`` are
+        ``-inf``. The blocks are views of one reused buffer.
         """
         q, size, length = x.shape[0], self.size, self.length
         # 1/sqrt(n) folded into the query's spectrum: one rounding, inside the bound's 3u term
@@ -203,38 +241,49 @@ class ShiftPath:
         members = -(-n // length)
         prod = torch.empty((q, per, spec.shape[1]), dtype=torch.complex64, device=x.device)
         out = torch.empty((q, per, size), dtype=torch.float32, device=x.device)
-        for m0 in range(0, members, per):
-            m1 = min(members, m0 + per)
-            p, o = prod[:, : m1 - m0], out[:, : m1 - m0]
-            torch.mul(spec[:, None, :], self.spectra[None, m0:m1], out=p)
-            torch.fft.irfft(p, n=size, dim=2, out=o)
-            if m1 * length > n:
-                o[:, -1, n - (m1 - 1) * length : length] = float("-inf")
-            yield m0, o, o[:, :, :length]
+        for (first, stop), offset in zip(self.fft_ranges, self._fft_offsets):
+            for m0 in range(first, min(stop, members), per):
+                m1 = min(stop, members, m0 + per)
+                p, o = prod[:, : m1 - m0], out[:, : m1 - m0]
+                torch.mul(spec[:, None, :], self.spectra[None, offset + m0 - first : offset + m1 - first], out=p)
+                torch.fft.irfft(p, n=size, dim=2, out=o)
+                if m1 * length > n:
+                    o[:, -1, n - (m1 - 1) * length : length] = float("-inf")
+
+                def to_slot(j: torch.Tensor, t: torch.Tensor, _m0: int = m0) -> torch.Tensor:
+                    return (j + _m0) * length + t
+
+                yield o, o[:, :, :length], to_slot
 
     def search(self, queries: torch.Tensor, n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact ``(scores, slots)`` of shape ``(q, k)`` over slots ``0 .. n-1`` (float32, int64)."""
         out_s, out_i = [], []
-        for i0 in range(0, queries.shape[0], _QUERY_BLOCK):
-            s, i = self._search_block(queries[i0 : i0 + _QUERY_BLOCK], n, k)
+        step = _QUERY_BLOCK if self.walsh is None else min(_QUERY_BLOCK, self.walsh.query_block)
+        for i0 in range(0, queries.shape[0], step):
+            s, i = self._search_block(queries[i0 : i0 + step], n, k)
             out_s.append(s)
             out_i.append(i)
         return torch.cat(out_s), torch.cat(out_i)
 
     def _search_block(self, queries: torch.Tensor, n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         q, device = queries.shape[0], queries.device
-        x = self._code_space(queries)
+        x64 = self._code_space64(queries)
+        x = x64.to(torch.float32)
         x_norm = x.double().norm(dim=1) * (1 + 1e-12) + 1e-300
         q_norm = queries.double().norm(dim=1) * (1 + 1e-12)
         # float64 re-rank error, and (twice that) the float64 code-space map's own rounding
         e64 = 3 * gamma(queries.shape[1], U64) * q_norm * (1 + 1e-6) + math.ulp(1.0)
-        if self.scorer == "fft":
+        if self.scorer == "circulant":
+            codes, unit, err = self._quantize(x)
+            blocks: Iterator[tuple[torch.Tensor, torch.Tensor, Any]] = self._circulant_blocks(codes, n)
+        else:
             unit = torch.ones(q, dtype=torch.float64, device=device)
             err = (self.error + 2 * U32) * x_norm  # |fft score - exact score|
-            blocks = self._blocks(x, n)
-        else:
-            codes, unit, err = self._quantize(x)
-            blocks = self._circulant_blocks(codes, n)
+            blocks = self._fft_blocks(x, n)
+            if self.walsh is not None:  # every score is within the larger of the two scorers' bounds
+                xb, walsh_err = self.walsh.fold(x64)
+                err = torch.maximum(err, walsh_err.to(device)) if self.fft_ranges else walsh_err.to(device)
+                blocks = itertools.chain(self.walsh.blocks_for(xb, n), blocks)
         w = (err + e64) / unit  # |raw * unit - float64 score| <= w * unit, per query, in raw units
         approx = torch.full((q, k), float("-inf"), dtype=torch.float64, device=device)  # running top-k, raw
         best_s = torch.full((q, k), float("-inf"), dtype=torch.float64, device=device)
@@ -243,7 +292,7 @@ class ShiftPath:
         pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         count = 0
         thr = self._threshold(approx, best_s, w, unit)
-        for m0, full, scores in blocks:
+        for full, scores, to_slot in blocks:
             # a block whose every raw output (scores and any padding alike) is below the threshold holds no
             # candidate and cannot raise the running top-k (which is above the threshold): skip it
             if not bool((full.amax(dim=(1, 2)) >= _cast_down(thr, full.dtype)).any()):
@@ -251,6 +300,8 @@ class ShiftPath:
             flat = scores.reshape(q, -1) if k > 1 else scores
             top = flat.topk(min(k, flat.shape[1]), dim=1).values if k > 1 else scores.amax(dim=(1, 2))[:, None]
             top = top.double()
+            if top.shape[1] < k:
+                top = torch.nn.functional.pad(top, (0, k - top.shape[1]), value=float("-inf"))
             approx = torch.cat([approx, top], dim=1).topk(k, dim=1).values if k > 1 else torch.maximum(approx, top)
             thr = self._threshold(approx, best_s, w, unit)
             hit = top[:, 0] >= thr
@@ -258,8 +309,8 @@ class ShiftPath:
                 continue
             sub = rows[hit]
             block = scores[sub]
-            qi, member, shift = torch.nonzero(block >= _cast_down(thr[sub], block.dtype)[:, None, None], as_tuple=True)
-            pending.append((sub[qi], (member + m0) * self.length + shift, block[qi, member, shift].double()))
+            qi, r, c = torch.nonzero(block >= _cast_down(thr[sub], block.dtype)[:, None, None], as_tuple=True)
+            pending.append((sub[qi], to_slot(r, c), block[qi, r, c].double()))
             count += qi.shape[0]
             if count > _PAIR_CHUNK:  # re-rank now: the exact k-th best then prunes later blocks too
                 best_s, best_i = self._flush(queries, pending, self._threshold(approx, best_s, w, unit), best_s, best_i, k)
@@ -282,8 +333,8 @@ class ShiftPath:
         unit = scale / math.sqrt(self.length)
         return codes.to(torch.int8), unit, err + 4 * U64 * x64.norm(dim=1)
 
-    def _circulant_blocks(self, codes: torch.Tensor, n: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
-        """``(first_member, int32 (q, n_len, members), int32 view (q, members, n_len))`` raw circulant scores.
+    def _circulant_blocks(self, codes: torch.Tensor, n: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, Any]]:
+        """``(int32 (q, n_len, members), int32 view (q, members, n_len), to_slot)`` raw circulant scores.
 
         Row ``t`` of a query's shift matrix is the query shifted by ``t`` (``x[(c - t) % n]``), so one int8
         matmul against the sequence table scores every shift of a block of members; invalid slots are int32 min.
@@ -305,7 +356,11 @@ class ShiftPath:
             last = n - (m1 - 1) * length  # valid shifts of the block's last member
             if last < length:
                 full[:, last:, m1 - m0 - 1] = _INT32_MIN
-            yield m0, full, full.permute(0, 2, 1)
+
+            def to_slot(j: torch.Tensor, t: torch.Tensor, _m0: int = m0) -> torch.Tensor:
+                return (j + _m0) * length + t
+
+            yield full, full.permute(0, 2, 1), to_slot
 
     @staticmethod
     def _threshold(approx: torch.Tensor, best_s: torch.Tensor, w: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
