@@ -154,7 +154,7 @@ def test_fft_scores_within_the_unscaled_bound():
     x = torch.cat([_randn(8, 256, seed=17), bank.rows(np.array([0, 700])), torch.ones(1, 256)])
     x = unit_queries(x)
     blocks = path._fft_blocks(path._code_space(x), bank.n)
-    got = torch.cat([b.reshape(x.shape[0], -1) for _, b, _ in blocks], dim=1)
+    got = torch.cat([b.reshape(x.shape[0], -1) for _, b, _, _ in blocks], dim=1)
     err = (got.double() - x.double() @ rows.T).abs().amax(dim=1)
     assert bool((err <= path._raw_error * x[:, :255].double().norm(dim=1)).all()), (err, path._raw_error)
     assert path.error == pytest.approx(16 * path._raw_error, rel=0.2)

@@ -27,7 +27,6 @@ memory stays at one block of scores plus the candidates, whatever the number of 
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Any, Iterator
 
@@ -35,7 +34,7 @@ import torch
 
 from .encoding import U32, U64, gamma
 from .rerank import pair_scores, topk_of_pairs
-from .walsh import WalshPlan, bf16_matmul_is_fast, walsh_applies
+from .walsh import WalshPlan, bf16_matmul_is_fast, row_max, walsh_applies
 
 __all__ = ["ShiftPath", "SCORERS", "fft_error_bound", "is_code_bank"]
 
@@ -46,6 +45,7 @@ _BLOCK_ELEMS = 1 << 18  # FFT outputs per block (1 MiB of float32): cache-reside
 _QUERY_BLOCK = 64
 _PAIR_CHUNK = 1 << 15  # candidate pairs re-scored at once (rows of at most this many slots in memory)
 _SENTINEL = 2**62
+_KEEP_BYTES = 64 << 20  # Walsh-Hadamard products of a query block kept between the two passes, at most
 _INT_ELEMS = 1 << 22  # int32 scores per block of the circulant scorer (16 MiB)
 _INT32_MIN = -(2**31)
 # scorer "auto" is "fft": at n = 255 (10^6 x 512, kasami_large m=8) the int8 circulant product measured 4.7-5.4 s
@@ -53,6 +53,11 @@ _INT32_MIN = -(2**31)
 # (half of a dense d = 512 scan) but int8 matmuls with an inner size of 256 ran at 110-150 GMAC/s here, against
 # 198 at 512. It stays available (``scorer="circulant"``) and is tested as an independent second scorer.
 _CIRCULANT_MAX_LENGTH = 0
+# scorer "auto" is "wht" up to m = 8 where bf16 products run on matrix units (AMX, CUDA). Measured (one thread,
+# CPU ms per 1,000 queries, same process, loaded machine): m = 8 (10^6 x 512, kasami_large) wht 2,734-3,095 vs fft
+# 7,131-7,232; m = 9 (262,143 x 512, gold) wht 1,714-1,925 vs fft 1,794-1,852 (parity: the bf16 butterfly stage
+# and the per-block work cancel the cheaper products); m = 10 (10^6 x 1024, gold) wht 7,123-8,778 vs fft 6,135-6,236.
+_WALSH_MAX_M = 8
 
 
 def is_code_bank(bank: Any) -> bool:
@@ -66,6 +71,21 @@ def _cast_down(thr: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         return torch.floor(thr).clamp(_INT32_MIN + 1, 2**31 - 1).to(torch.int32)
     low = thr.to(dtype)
     return torch.nextafter(low, torch.full_like(low, float("-inf")))
+
+
+def _at_least(block: torch.Tensor, thr: torch.Tensor) -> torch.Tensor:
+    """``block >= t`` per query for some ``t <= thr`` (float64 ``(q,)``), as a bool tensor shaped like ``block``.
+
+    For bf16 the threshold is lowered by more than its rounding to bf16; when it is non-negative the comparison
+    runs on the int16 bit patterns (ordered like the values from 0 up, and negative for every negative value).
+    """
+    view = (-1,) + (1,) * (block.dim() - 1)
+    if block.dtype != torch.bfloat16:
+        return block >= _cast_down(thr, block.dtype).view(view)
+    low = (thr - thr.abs() * 2.0**-7 - 1e-30).float().to(torch.bfloat16)
+    if bool((low >= 0).all()):
+        return block.view(torch.int16) >= low.view(torch.int16).view(view)
+    return block >= low.view(view)
 
 
 def _fft_size(length: int) -> int:
@@ -103,6 +123,75 @@ def fft_error_bound(length: int, size: int, spectrum_max: float, *, unit: float 
     return (y_err / math.sqrt(length) + 3 * unit) * (1 + 1e-6)
 
 
+class _Running:
+    """The running state of one query block's search: approximate and exact top-k, pending candidates.
+
+    A slot is re-scored in float64 only when its raw score is within ``2 w`` of the running k-th best raw score
+    and within ``w`` of the running exact k-th best (``ShiftPath._threshold``); candidates are flushed to the
+    exact re-rank in chunks, so memory stays bounded whatever the number of tied slots.
+    """
+
+    def __init__(self, queries: torch.Tensor, k: int, w: torch.Tensor, unit: torch.Tensor, path: "ShiftPath") -> None:
+        q, device = queries.shape[0], queries.device
+        self.queries, self.k, self.w, self.unit, self.path = queries, k, w, unit, path
+        self.approx = torch.full((q, k), float("-inf"), dtype=torch.float64, device=device)  # running top-k, raw
+        self.best_s = torch.full((q, k), float("-inf"), dtype=torch.float64, device=device)
+        self.best_i = torch.full((q, k), _SENTINEL, dtype=torch.int64, device=device)
+        self.rows = torch.arange(q, device=device)
+        self.pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.count = 0
+
+    def threshold(self) -> torch.Tensor:
+        return self.path._threshold(self.approx, self.best_s, self.w, self.unit)
+
+    def consume(self, full: torch.Tensor, scores: torch.Tensor, to_slot: Any, mask: torch.Tensor | None,
+                rows: torch.Tensor, *, owned: bool) -> None:
+        """Take one block of raw scores ``(len(rows), A, B)`` of queries ``rows`` (``owned``: may be overwritten)."""
+        k = self.k
+        # a block whose every raw output (scores, masked outputs and any padding alike) is below the threshold
+        # holds no candidate and cannot raise the running top-k (which is above the threshold): skip it. A query
+        # left out below keeps a lower running top-k than it could, which only lowers its threshold (safe).
+        thr = self.threshold()
+        hit = row_max(full) >= thr[rows]
+        if not bool(hit.any()):
+            return
+        every = bool(hit.all())
+        sub = rows if every else rows[hit]
+        if mask is not None:  # outputs that are no slot of 0 .. n-1 (a masked copy, or in place when owned)
+            block = (scores if every and owned else scores[hit]).masked_fill_(mask, float("-inf"))
+        else:
+            block = scores if every else scores[hit]
+        if k > 1:
+            flat = block.reshape(sub.shape[0], -1)
+            top = flat.topk(min(k, flat.shape[1]), dim=1).values.double()
+            if top.shape[1] < k:
+                top = torch.nn.functional.pad(top, (0, k - top.shape[1]), value=float("-inf"))
+            self.approx[sub] = torch.cat([self.approx[sub], top], dim=1).topk(k, dim=1).values
+        else:
+            top = row_max(block)[:, None]
+            self.approx[sub] = torch.maximum(self.approx[sub], top)
+        thr = self.threshold()
+        keep = top[:, 0] >= thr[sub]
+        if not bool(keep.any()):
+            return
+        if not bool(keep.all()):
+            sub, block = sub[keep], block[keep]
+        idx = torch.nonzero(_at_least(block, thr[sub]), as_tuple=True)
+        self.pending.append((sub[idx[0]], to_slot(*idx[1:]), block[idx].double()))
+        self.count += idx[0].shape[0]
+        if self.count > _PAIR_CHUNK:  # re-rank now: the exact k-th best then prunes later blocks too
+            self._flush()
+
+    def _flush(self) -> None:
+        self.best_s, self.best_i = self.path._flush(self.queries, self.pending, self.threshold(), self.best_s,
+                                                    self.best_i, self.k)
+        self.pending, self.count = [], 0
+
+    def finish(self) -> tuple[torch.Tensor, torch.Tensor]:
+        self._flush()
+        return self.best_s.float(), self.best_i
+
+
 class ShiftPath:
     """The exact ``fft`` search path of a code bank (see the module docstring).
 
@@ -136,7 +225,7 @@ class ShiftPath:
         if scorer == "auto":
             small = self.length <= _CIRCULANT_MAX_LENGTH
             scorer = "circulant" if self.device.type == "cpu" and small else "fft"
-            if walsh_applies(self.code) and bf16_matmul_is_fast(self.device):
+            if walsh_applies(self.code) and self.code.m <= _WALSH_MAX_M and bf16_matmul_is_fast(self.device):
                 scorer = "wht"
         if scorer == "circulant" and self.device.type != "cpu":
             raise ValueError(f"scorer 'circulant' (int8) runs on the CPU, got device {self.device}")
@@ -145,6 +234,7 @@ class ShiftPath:
                              f"{type(self.code).__name__}")
         self.scorer = scorer
         self.walsh = WalshPlan(self.code, members, self.device) if scorer == "wht" else None
+        self.two_pass = self.walsh is not None and self.walsh.top == 1  # measured: better at m = 8, not at 9
         # members scored by FFT: all of them, or what the Walsh-Hadamard plan leaves (no u part, sparse blocks)
         self.fft_ranges = self.walsh.fft_ranges if self.walsh is not None else [(0, members)]
         total = sum(stop - first for first, stop in self.fft_ranges)
@@ -207,15 +297,20 @@ class ShiftPath:
             xb, err = self.walsh.fold(x64)
             kinds.append((self.walsh.blocks_for(xb, int(bank.n)), float(err.max())))
         for blocks, bound in kinds:
-            for number, (_, scores, to_slot) in enumerate(blocks):
+            for number, (_, scores, to_slot, mask) in enumerate(blocks):
                 if number == 2:
                     break
+                if mask is not None:
+                    scores = scores.masked_fill(mask, float("-inf"))
                 flat = scores.reshape(4, -1)
                 idx = torch.arange(0, flat.shape[1], max(1, flat.shape[1] // 512), device=flat.device)
                 vals = flat[:, idx].double()
                 ok = torch.isfinite(vals[0])
-                j, c = torch.div(idx, scores.shape[2], rounding_mode="floor"), torch.remainder(idx, scores.shape[2])
-                slots = to_slot(j[ok], c[ok])
+                coords, rest = [], idx[ok]
+                for extent in reversed(scores.shape[1:]):
+                    coords.append(torch.remainder(rest, extent))
+                    rest = torch.div(rest, extent, rounding_mode="floor")
+                slots = to_slot(*reversed(coords))
                 checks.append((vals[:, ok], slots, bound))
         for vals, slots, bound in checks:
             want = probe.double() @ bank.rows(slots.cpu()).to(self.device).double().T
@@ -253,7 +348,7 @@ class ShiftPath:
                 def to_slot(j: torch.Tensor, t: torch.Tensor, _m0: int = m0) -> torch.Tensor:
                     return (j + _m0) * length + t
 
-                yield o, o[:, :, :length], to_slot
+                yield o, o[:, :, :length], to_slot, None
 
     def search(self, queries: torch.Tensor, n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact ``(scores, slots)`` of shape ``(q, k)`` over slots ``0 .. n-1`` (float32, int64)."""
@@ -283,40 +378,46 @@ class ShiftPath:
             if self.walsh is not None:  # every score is within the larger of the two scorers' bounds
                 xb, walsh_err = self.walsh.fold(x64)
                 err = torch.maximum(err, walsh_err.to(device)) if self.fft_ranges else walsh_err.to(device)
-                blocks = itertools.chain(self.walsh.blocks_for(xb, n), blocks)
         w = (err + e64) / unit  # |raw * unit - float64 score| <= w * unit, per query, in raw units
-        approx = torch.full((q, k), float("-inf"), dtype=torch.float64, device=device)  # running top-k, raw
-        best_s = torch.full((q, k), float("-inf"), dtype=torch.float64, device=device)
-        best_i = torch.full((q, k), _SENTINEL, dtype=torch.int64, device=device)
-        rows = torch.arange(q, device=device)
-        pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-        count = 0
-        thr = self._threshold(approx, best_s, w, unit)
-        for full, scores, to_slot in blocks:
-            # a block whose every raw output (scores and any padding alike) is below the threshold holds no
-            # candidate and cannot raise the running top-k (which is above the threshold): skip it
-            if not bool((full.amax(dim=(1, 2)) >= _cast_down(thr, full.dtype)).any()):
-                continue
-            flat = scores.reshape(q, -1) if k > 1 else scores
-            top = flat.topk(min(k, flat.shape[1]), dim=1).values if k > 1 else scores.amax(dim=(1, 2))[:, None]
-            top = top.double()
-            if top.shape[1] < k:
-                top = torch.nn.functional.pad(top, (0, k - top.shape[1]), value=float("-inf"))
-            approx = torch.cat([approx, top], dim=1).topk(k, dim=1).values if k > 1 else torch.maximum(approx, top)
-            thr = self._threshold(approx, best_s, w, unit)
-            hit = top[:, 0] >= thr
-            if not bool(hit.any()):
-                continue
-            sub = rows[hit]
-            block = scores[sub]
-            qi, r, c = torch.nonzero(block >= _cast_down(thr[sub], block.dtype)[:, None, None], as_tuple=True)
-            pending.append((sub[qi], to_slot(r, c), block[qi, r, c].double()))
-            count += qi.shape[0]
-            if count > _PAIR_CHUNK:  # re-rank now: the exact k-th best then prunes later blocks too
-                best_s, best_i = self._flush(queries, pending, self._threshold(approx, best_s, w, unit), best_s, best_i, k)
-                pending, count = [], 0
-        best_s, best_i = self._flush(queries, pending, self._threshold(approx, best_s, w, unit), best_s, best_i, k)
-        return best_s.float(), best_i
+        state = _Running(queries, k, w, unit, self)
+        for full, scores, to_slot, mask in blocks:
+            state.consume(full, scores, to_slot, mask, state.rows, owned=False)
+        if self.walsh is not None:
+            self._walsh_search(state, xb, n)
+        return state.finish()
+
+    def _walsh_search(self, state: "_Running", xb: torch.Tensor, n: int) -> None:
+        """The Walsh-Hadamard products in two passes: every block's per-query maximum (int16 reduction of the
+        bf16 products, unmasked: an upper bound), then per query the blocks in decreasing order of that bound,
+        recomputed for that query alone, until the bound falls below the query's threshold. Most blocks of a
+        query are never scanned for candidates (measured 3x less candidate work than one pass at 10^6 rows)."""
+        plan = self.walsh
+        if not self.two_pass:
+            for full, scores, to_slot, mask in plan.blocks_for(xb, n):
+                state.consume(full, scores, to_slot, mask, state.rows, owned=True)
+            return
+        folded = plan.fold_queries(xb)
+        chunks = plan.chunks(xb.shape[0], n)
+        if not chunks:
+            return
+        keep = xb.shape[0] * (plan.size - 1) * plan.groups * 2 <= _KEEP_BYTES  # keep the products, else recompute
+        kept, maxima = [], []
+        for chunk in chunks:
+            out = plan.scores(folded, chunk)
+            maxima.append(row_max(out))
+            if keep:
+                kept.append(out)
+        bound = torch.stack(maxima, dim=1)  # (q, chunks)
+        order = bound.argsort(dim=1, descending=True, stable=True).tolist()
+        bound_list = bound.tolist()
+        for i in range(xb.shape[0]):
+            for c in order[i]:
+                if bound_list[i][c] < float(state.threshold()[i]):
+                    break
+                chunk = chunks[c]
+                out = kept[c][i : i + 1] if keep else plan.scores(folded[i : i + 1], chunk)
+                state.consume(out, out, plan.slot_map(chunk), plan.mask(chunk, n), state.rows[i : i + 1],
+                              owned=not keep)
 
     def _quantize(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """int8 codes of the code-space queries, the per-query score unit and the scoring error bound.
@@ -360,7 +461,7 @@ class ShiftPath:
             def to_slot(j: torch.Tensor, t: torch.Tensor, _m0: int = m0) -> torch.Tensor:
                 return (j + _m0) * length + t
 
-            yield full, full.permute(0, 2, 1), to_slot
+            yield full, full.permute(0, 2, 1), to_slot, None
 
     @staticmethod
     def _threshold(approx: torch.Tensor, best_s: torch.Tensor, w: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
