@@ -168,3 +168,34 @@ def test_wht_scorer_needs_a_real_code_family():
 
     with pytest.raises(ValueError, match="scorer 'wht' needs a Gold/Kasami code"):
         ShiftPath(FakeCodeBank(31 * 3, 32, 31), scorer="wht")
+
+
+@pytest.mark.parametrize("scorer", ["wht", "fft"])
+def test_search_approx_returns_raw_top_k_within_twice_the_bound(scorer):
+    bank = _bank("kasami_large", 6, 63 * 200, 64)
+    rows = bank.rows(np.array([5, 777, 9000]))
+    queries = unit_queries(torch.cat([rows, _randn(3, 64, seed=8)]))
+    path = ShiftPath(bank, scorer=scorer)
+    for allocated in (bank.n, 1000):
+        scores, slots = path.search_approx(queries, allocated, 9)
+        exact = queries.double() @ bank.rows(np.arange(allocated)).double().T
+        ninth = exact.sort(dim=1, descending=True).values[:, 8]
+        got = exact.gather(1, slots)
+        assert int(slots.max()) < allocated and all(len(set(r)) == 9 for r in slots.tolist())
+        assert bool((got >= ninth[:, None] - 0.04).all())
+        assert bool(((scores.double() - got).abs() <= 0.02).all())
+        assert slots[:3, 0].tolist() == ([5, 777, 9000] if allocated == bank.n else slots[:3, 0].tolist())
+
+
+def test_bank_index_candidate_slots_uses_the_raw_path_and_falls_back_to_exact():
+    from ebv_cl import BankIndex, SlotAllocator
+
+    bank = _bank("gold", 5, 31 * 33, 40)
+    allocator = SlotAllocator(bank.n)
+    allocator.allocate(range(bank.n))
+    rows = bank.rows(np.array([3, 400]))
+    index = BankIndex(bank, allocator, device="cpu")
+    scores, slots = index.candidate_slots(rows, 4)
+    assert slots.shape == (2, 4) and slots[:, 0].tolist() == [3, 400]
+    dense = BankIndex(EBVBank(bank.rows(slice(None))), allocator, device="cpu")
+    assert torch.equal(dense.candidate_slots(rows, 4)[1], dense.search_slots(rows, 4)[1])

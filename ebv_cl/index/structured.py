@@ -27,6 +27,7 @@ memory stays at one block of scores plus the candidates, whatever the number of 
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Iterator
 
@@ -385,6 +386,51 @@ class ShiftPath:
         if self.walsh is not None:
             self._walsh_search(state, xb, n)
         return state.finish()
+
+    def search_approx(self, queries: torch.Tensor, n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Approximate ``(scores, slots)`` ``(q, k)``: the top-k of the raw scores, with no exact re-rank.
+
+        Every returned score is the scorer's raw value (within the path's error bound of the exact one, about
+        ``1e-2`` for the bf16 ``wht`` scorer and ``1e-6`` for ``fft``), so a returned slot can trail the exact k-th
+        best by up to twice that bound, and which of several tied or nearly tied slots is returned is arbitrary.
+        Meant for callers that need good candidates fast (hard negatives), not certified neighbours: a Kasami
+        bank's scores take few values, and the exact search re-ranks every slot tied with the k-th best.
+        """
+        out_s, out_i = [], []
+        step = _QUERY_BLOCK if self.walsh is None else min(_QUERY_BLOCK, self.walsh.query_block)
+        for i0 in range(0, queries.shape[0], step):
+            part = queries[i0 : i0 + step]
+            q = part.shape[0]
+            x64 = self._code_space64(part)
+            if self.scorer == "circulant":
+                codes, unit, _ = self._quantize(x64.float())
+                blocks: Any = self._circulant_blocks(codes, n)
+            else:
+                unit = torch.ones(q, dtype=torch.float64, device=part.device)
+                blocks = self._fft_blocks(x64.float(), n)
+                if self.walsh is not None:
+                    blocks = itertools.chain(blocks, self.walsh.blocks_for(self.walsh.fold(x64)[0], n))
+            best_s = torch.full((q, k), float("-inf"), dtype=torch.float64, device=part.device)
+            best_i = torch.full((q, k), -1, dtype=torch.int64, device=part.device)
+            for _, scores, to_slot, mask in blocks:
+                if mask is not None:
+                    scores = scores.masked_fill(mask, float("-inf"))
+                flat = scores.reshape(q, -1)
+                vals, pos = flat.topk(min(k, flat.shape[1]), dim=1)
+                coords, rest = [], pos.reshape(-1)
+                for extent in reversed(scores.shape[1:]):
+                    coords.append(torch.remainder(rest, extent))
+                    rest = torch.div(rest, extent, rounding_mode="floor")
+                slots = to_slot(*reversed(coords)).view(pos.shape)
+                vals = vals.double() * unit[:, None]
+                slots = slots.masked_fill(torch.isinf(vals), -1)
+                merged_s = torch.cat([best_s, vals], dim=1)
+                merged_i = torch.cat([best_i, slots], dim=1)
+                best_s, order = merged_s.topk(k, dim=1)
+                best_i = merged_i.gather(1, order)
+            out_s.append(best_s.float())
+            out_i.append(best_i)
+        return torch.cat(out_s), torch.cat(out_i)
 
     def _walsh_search(self, state: "_Running", xb: torch.Tensor, n: int) -> None:
         """The Walsh-Hadamard products in two passes: every block's per-query maximum (int16 reduction of the
