@@ -23,6 +23,14 @@ blocks keeping the exact running top-k: a slot is re-scored in float64 (``rerank
 the running exact k-th best, ``W = E ||x|| + E_64`` (``E_64`` bounds the float64 re-rank's own rounding). Both
 are necessary for a slot of the final exact top-k, so the answer is exact for every query, ties included;
 memory stays at one block of scores plus the candidates, whatever the number of tied slots.
+
+Scorers (``scorer=``): ``"fft"`` (above), ``"wht"`` (``ebv_cl.index.walsh``: for Gold/Kasami codes, the members
+that contain the base m-sequence are scored by Walsh-Hadamard transforms in the LFSR state order, one per member,
+as bf16 matrix products; its own error bound per query; the few members without the base sequence stay with the
+FFT; the search runs in two passes, every block's maximum first, then per query the blocks in decreasing order
+of that maximum, so most blocks are never scanned for candidates), ``"circulant"`` (int8, see below) and
+``"auto"``: ``"wht"`` for real codes with ``m <= 8`` where bf16 products run on matrix units (AMX, CUDA), else
+``"fft"`` (measurements at ``_WALSH_MAX_M``). ``search_approx`` is the raw scores' top-k without the re-rank.
 """
 
 from __future__ import annotations
@@ -199,13 +207,15 @@ class ShiftPath:
     Args:
         bank: A code bank (``bank.code`` set; ``bank.rows`` gives float32 rows).
         device: Where the FFTs run (CPU or CUDA).
-        scorer: ``"fft"`` (float32 FFT cross-correlation), ``"circulant"`` (CPU: every shift of the int8 query
-            times the int8 sequence table, exact int32 sums, error only from the query's rounding) or
-            ``"auto"`` (``"fft"``, see ``_CIRCULANT_MAX_LENGTH``).
+        scorer: ``"fft"`` (float32 FFT cross-correlation), ``"wht"`` (Walsh-Hadamard products in bf16 for the
+            members with the base m-sequence, FFT for the rest; Gold/Kasami codes only), ``"circulant"`` (CPU:
+            every shift of the int8 query times the int8 sequence table, exact int32 sums, error only from the
+            query's rounding) or ``"auto"`` (``"wht"`` up to ``m = 8`` on AMX/CUDA, else ``"fft"``).
 
     Raises:
-        ValueError: if ``bank`` is not a code bank, or if the FFT scores of probe queries disagree with the
-            bank's rows (beyond the error bound) - the bank's ``code`` does not describe its rows.
+        ValueError: on an unknown scorer, ``"wht"`` for a code without the family structure, if ``bank`` is not
+            a code bank, or if the scores of probe queries disagree with the bank's rows (beyond the error
+            bound) - the bank's ``code`` does not describe its rows.
     """
 
     exact = True
