@@ -249,9 +249,6 @@ def _check_values(c: RunConfig) -> None:
     for key, value in {"cpus_per_job": c.cpus_per_job, "gpus_per_job": c.gpus_per_job}.items():
         if value < 0 or value != value:
             raise ConfigError(f"{key} = {value}: expected a number >= 0")
-    for i, s in enumerate(c.strategies):
-        if s.lr is not None and not (math.isfinite(s.lr) and s.lr > 0):
-            raise ConfigError(f"strategies[{i}].lr = {s.lr}: expected a finite number > 0 or null")
     if c.bank.time_budget is not None and not (math.isfinite(c.bank.time_budget) and c.bank.time_budget > 0):
         raise ConfigError(f"bank.time_budget = {c.bank.time_budget}: expected a finite number > 0 or null")
 
