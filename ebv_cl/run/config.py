@@ -127,8 +127,8 @@ class StrategyConfig:
     """One strategy: a head under a training method, with their options.
 
     Attributes:
-        head: ``fc``, ``ncm``, ``tau_norm``, ``ebv``, ``hadamard`` or ``angular``.
-        method: ``naive``, ``replay``, ``der``, ``lwf``, ``icarl`` or ``gdumb``; ``null``: ``replay`` when
+        head: A registered head (the per-head table below lists them and their options).
+        method: A registered method (the per-method table below); ``null``: ``replay`` when
             ``buffer_size > 0``, else ``naive``.
         name: Its label in the results (default ``head+method``).
         head_options: The head's options (below, per head).

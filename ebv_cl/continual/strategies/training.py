@@ -40,13 +40,11 @@ def check_number(value: Any, name: str, *, low: float = 0.0, strict: bool = Fals
         ConfigError: naming ``name``, the value and the expected range.
     """
     bad = isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
-    if not bad:
-        value = float(value)
-        bad = (value <= low if strict else value < low) or (below is not None and value >= below)
-    if bad:
+    number = 0.0 if bad else float(value)
+    if bad or (number <= low if strict else number < low) or (below is not None and number >= below):
         bound = f"{'>' if strict else '>='} {low}" + (f" and < {below}" if below is not None else "")
         raise ConfigError(f"{name} = {value!r}: expected a finite number {bound}")
-    return value
+    return number
 
 
 @dataclass(frozen=True, kw_only=True)
