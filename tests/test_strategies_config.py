@@ -122,7 +122,7 @@ def test_spec_rejects_bad_settings(kwargs, match):
 @pytest.mark.parametrize(
     "method,options,match",
     [
-        ("replay", {"storage": "fifo"}, "storage of method 'replay' = 'fifo': expected one of class_balanced, reservoir"),
+        ("replay", {"storage": "fifo"}, "storage of method 'replay' = 'fifo': expected one of class_balanced"),
         ("lwf", {"temperature": 0}, "temperature of method 'lwf' = 0: expected a finite number > 0.0"),
         ("icarl", {"fixed_memory": "yes"}, "fixed_memory of method 'icarl' = 'yes': expected true or false"),
         ("fscil", {"schedule": "linear"}, "schedule of method 'fscil' = 'linear': expected one of cosine, step"),
@@ -140,6 +140,14 @@ def test_tau_norm_plugin_options_are_head_options():
                         head_options={"holdout_fraction": 0.2, "bias": True})
     assert spec.head_kwargs() == {"bias": True}
     assert spec.plugin_options() == {"holdout_fraction": 0.2, "holdout_max_per_class": 50, "taus": None}
+    for bad, match in [({"holdout_fraction": 1.0}, r"holdout_fraction of head 'tau_norm' = 1.0: expected a finite "
+                                                 r"number > 0.0 and < 1.0"),
+                       ({"holdout_max_per_class": 0}, "holdout_max_per_class of head 'tau_norm' = 0: expected an int"),
+                       ({"taus": []}, r"taus of head 'tau_norm' = \[\]: expected a non-empty list")]:
+        with pytest.raises(ConfigError, match=match):  # refused with the config, before any output is written
+            StrategySpec(head="tau_norm", method="replay", head_options=bad)
+    spec = StrategySpec(head="tau_norm", method="naive", head_options={"taus": [0, 1]})
+    assert spec.plugin_options()["taus"] == [0.0, 1.0]
     with pytest.raises(ConfigError, match=r"unknown option\(s\) \['holdout_fraction'\] for head 'fc'"):
         StrategySpec(head="fc", method="replay", buffer_size=8,
                      head_options={"holdout_fraction": 0.2})

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...errors import ConfigError
 from ...registry import Registry
+from .training import check_int, check_number
 
-__all__ = ["HEAD_PLUGINS", "head_plugins", "plugin_defaults"]
+__all__ = ["HEAD_PLUGINS", "head_plugins", "plugin_defaults", "plugin_options"]
 
 HEAD_PLUGINS: Registry[tuple[list[Any], list[Any]]] = Registry("head plugin")
 
@@ -25,6 +27,16 @@ def plugin_defaults(head: str) -> dict[str, Any]:
     if head not in HEAD_PLUGINS:
         return {}
     return {name: p.default for name, p in HEAD_PLUGINS.options(head).items()}
+
+
+def plugin_options(head: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The plugin options of ``head``: ``given`` (only plugin option names) checked, defaults filled in.
+
+    Raises:
+        ConfigError: on a bad value (the entry's settings function names it).
+    """
+    source = HEAD_PLUGINS.option_source(head) if head in HEAD_PLUGINS else None
+    return {} if source is None else dict(source(**given))
 
 
 def head_plugins(head: str, options: dict[str, Any], *, seed: int) -> list[Any]:
@@ -50,7 +62,14 @@ def _tau_options(*, holdout_fraction: float = 0.1, holdout_max_per_class: int = 
         holdout_max_per_class: (calibration plugin) The most samples held out per class (>= 1).
         taus: (calibration plugin) The tau grid (``None``: the head's default 0, 0.05, ..., 1).
     """
-    return {"holdout_fraction": holdout_fraction, "holdout_max_per_class": holdout_max_per_class, "taus": taus}
+    where = "of head 'tau_norm'"
+    if taus is not None:
+        if not isinstance(taus, (list, tuple)) or not taus:
+            raise ConfigError(f"taus {where} = {taus!r}: expected a non-empty list of numbers >= 0 or null")
+        taus = [check_number(t, f"taus[] {where}") for t in taus]
+    return {"holdout_fraction": check_number(holdout_fraction, f"holdout_fraction {where}", strict=True, below=1.0),
+            "holdout_max_per_class": check_int(holdout_max_per_class, f"holdout_max_per_class {where}", low=1),
+            "taus": taus}
 
 
 @HEAD_PLUGINS.register("tau_norm", options=_tau_options, data_parallel=(

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from ...errors import ConfigError
 from ...heads import HEADS
-from .head_plugins import plugin_defaults
+from .head_plugins import plugin_defaults, plugin_options
 from .methods import METHODS, method_options
 from .names import check_combination
 from .training import TrainingSettings
@@ -54,7 +54,9 @@ class StrategySpec(TrainingSettings):
                               f"{self.buffer_size}")
         object.__setattr__(self, "method_options", method_options(self.method, self.head, self.method_options))
         given = dict(self.head_options or {})
-        HEADS.check_options(self.head, given, extra=plugin_defaults(self.head))
+        extras = plugin_defaults(self.head)
+        HEADS.check_options(self.head, given, extra=extras)
+        plugin_options(self.head, {k: v for k, v in given.items() if k in extras})
         object.__setattr__(self, "head_options", given)
 
     @property
@@ -70,7 +72,7 @@ class StrategySpec(TrainingSettings):
     def plugin_options(self) -> dict[str, Any]:
         """The head's plugin options with their defaults (empty for heads without such options)."""
         extras = plugin_defaults(self.head)
-        return {**extras, **{k: v for k, v in self.head_options.items() if k in extras}}
+        return plugin_options(self.head, {k: v for k, v in self.head_options.items() if k in extras})
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved settings as a JSON-ready dict (with ``name``)."""
