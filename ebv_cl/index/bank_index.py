@@ -164,6 +164,17 @@ class BankIndex:
         scores, slots = self.engine.search(queries, len(labels), k)
         return scores.cpu(), slots.cpu()
 
+    def candidate_slots(self, embeddings: Any, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Good, not certified, ``k`` nearest slots: ``search_slots`` without the exact re-rank where the engine
+        offers that (path ``fft`` of code banks: its raw scores' top-k, ``ShiftPath.search_approx``), else exactly
+        ``search_slots``. For callers such as hard-negative mining, where a Kasami bank's thousands of slots tied
+        with the k-th best would all be re-ranked in float64 for nothing. Same arguments and returns as
+        ``search_slots``; the scores are the raw ones (within the path's error bound)."""
+        queries, k, labels = self._prepare(embeddings, k, labels_needed=False)
+        approx = getattr(self.engine, "search_approx", None)
+        scores, slots = (approx or self.engine.search)(queries, len(labels), k)
+        return scores.cpu(), slots.cpu()
+
     def search(self, embeddings: Any, k: int = 1) -> tuple[torch.Tensor, list[list[Hashable]]]:
         """The ``k`` nearest classes of each embedding as class labels.
 
