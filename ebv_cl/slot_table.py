@@ -21,7 +21,7 @@ from typing import Hashable
 
 import numpy as np
 
-__all__ = ["SlotTable", "LabelSnapshot", "INT64_MIN", "INT64_MAX"]
+__all__ = ["SlotTable", "LabelSnapshot", "INT64_MIN", "INT64_MAX", "increasing"]
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _INT32_MAX = 2**31 - 1
@@ -41,8 +41,13 @@ def _grown(array: np.ndarray, size: int, *, fill: int = 0, limit: int | None = N
     return out
 
 
+def increasing(values: np.ndarray) -> bool:
+    """Whether a 1-d array is strictly increasing (so also free of duplicates)."""
+    return values.size < 2 or bool((values[1:] > values[:-1]).all())
+
+
 def _labels_at(slots: np.ndarray, ident: int, slot_label: np.ndarray, other_slots: np.ndarray,
-               other_label: dict[int, Hashable]) -> list[Hashable]:
+               other_labels: list[Hashable]) -> list[Hashable]:
     """The labels of valid slots (``-1`` -> ``None``); the caller has checked ``-1 <= slot < count``."""
     values = slots
     if slot_label.size:
@@ -50,8 +55,9 @@ def _labels_at(slots: np.ndarray, ident: int, slot_label: np.ndarray, other_slot
     values = values.tolist()
     if other_slots.size:
         pos = np.minimum(np.searchsorted(other_slots, slots), other_slots.size - 1)
-        for i in np.flatnonzero(other_slots[pos] == slots).tolist():
-            values[i] = other_label[int(slots[i])]
+        hits = np.flatnonzero(other_slots[pos] == slots)
+        for i, j in zip(hits.tolist(), pos[hits].tolist()):
+            values[i] = other_labels[j]
     for i in np.flatnonzero(slots < 0).tolist():
         values[i] = None
     return values
@@ -64,7 +70,7 @@ class LabelSnapshot:
         self._n, self._ident = table.n, table.ident
         self._slot_label = table.slot_label[: table.n - table.ident]
         self._other_slots = table.other_slots[: table.other_count]
-        self._other_label = table.other_label  # append-only: entries below n never change
+        self._other_labels = table.other_labels  # append-only: the first other_count entries never change
 
     def __len__(self) -> int:
         return self._n
@@ -76,7 +82,7 @@ class LabelSnapshot:
 
     def labels_of(self, slots: np.ndarray) -> list[Hashable]:
         """Labels of an ``int64`` array of slots in ``[-1, len)`` (``-1`` -> ``None``), in order."""
-        return _labels_at(slots, self._ident, self._slot_label, self._other_slots, self._other_label)
+        return _labels_at(slots, self._ident, self._slot_label, self._other_slots, self._other_labels)
 
     def tolist(self) -> list[Hashable]:
         """All labels in slot order."""
@@ -94,9 +100,9 @@ class SlotTable:
         self.keys = np.zeros(0, dtype=np.int64)  # other int64 labels, sorted ...
         self.key_slots = np.zeros(0, dtype=np.int32)  # ... and their slots
         self.recent: dict[int, int] = {}  # int64 labels not yet merged into keys
-        self.other_slot: dict[Hashable, int] = {}  # str labels and ints outside int64
-        self.other_label: dict[int, Hashable] = {}
-        self.other_slots = np.zeros(0, dtype=np.int64)  # their slots, ascending (first other_count entries)
+        self.other_slot: dict[Hashable, int] = {}  # str labels and ints outside int64 -> slot
+        self.other_labels: list[Hashable] = []  # the same labels in slot order ...
+        self.other_slots = np.zeros(0, dtype=np.int64)  # ... and their slots (the first other_count entries)
         self.other_count = 0
 
     @property
@@ -135,8 +141,8 @@ class SlotTable:
             rest &= ~hit
             del offset
         if (self.keys.size or self.recent) and rest.any():
-            where = np.flatnonzero(rest)
-            values = labels[where]
+            where = np.arange(labels.size) if rest.all() else np.flatnonzero(rest)
+            values = labels if rest.all() else labels[where]
             if self.keys.size:
                 pos = np.minimum(np.searchsorted(self.keys, values), self.keys.size - 1)
                 found = self.keys[pos] == values
@@ -148,7 +154,7 @@ class SlotTable:
 
     def labels_of(self, slots: np.ndarray) -> list[Hashable]:
         """Labels of an ``int64`` array of slots in ``[-1, n)``."""
-        return _labels_at(slots, self.ident, self.slot_label, self.other_slots[: self.other_count], self.other_label)
+        return _labels_at(slots, self.ident, self.slot_label, self.other_slots[: self.other_count], self.other_labels)
 
     # ---------------------------------------------------------------------------------------------- insert
     def insert(self, int_labels: np.ndarray, int_slots: np.ndarray, others: list[Hashable], other_slots: np.ndarray) -> None:
@@ -163,7 +169,11 @@ class SlotTable:
         stored = total - self.ident
         if stored > 0:
             self.slot_label = _grown(self.slot_label, stored)
-            self.slot_label[int_slots - self.ident] = int_labels
+            if int_slots.size and int(int_slots[-1]) - int(int_slots[0]) == int_slots.size - 1 and increasing(int_slots):
+                lo = int(int_slots[0]) - self.ident  # consecutive slots (the usual case): no index array
+                self.slot_label[lo : lo + int_slots.size] = int_labels
+            else:
+                self.slot_label[int_slots - self.ident] = int_labels
             if others:
                 self.slot_label[other_slots - self.ident] = 0
         self.n = total
@@ -175,7 +185,7 @@ class SlotTable:
 
     def _extend_identity(self, labels: np.ndarray, slots: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
         """Grow the identity prefix with the leading new labels that equal their slots; return the rest."""
-        if self.n != self.ident or not labels.size:
+        if self.n != self.ident or not labels.size or int(labels[int(np.argmin(slots))]) != self.n:
             return labels, slots
         order = None if labels.size < 2 or bool((slots[1:] > slots[:-1]).all()) else np.argsort(slots)
         by_slot, s = (labels, slots) if order is None else (labels[order], slots[order])
@@ -191,23 +201,28 @@ class SlotTable:
     def _insert_others(self, labels: list[Hashable], slots: np.ndarray) -> None:
         order = np.argsort(slots, kind="stable")
         for i in order.tolist():
-            slot = int(slots[i])
-            self.other_slot[labels[i]] = slot
-            self.other_label[slot] = labels[i]
+            self.other_slot[labels[i]] = int(slots[i])
+            self.other_labels.append(labels[i])
         count = self.other_count + len(labels)
         self.other_slots = _grown(self.other_slots, count)
         self.other_slots[self.other_count : count] = slots[order]
         self.other_count = count
 
     def _insert_ints(self, labels: np.ndarray, slots: np.ndarray) -> None:
-        offset = labels - self.ident
+        offset = labels - self.ident if self.ident else labels
         allowed = max(_DENSE_MIN, 2 * (self.n - self.ident))  # dense entries stay <= ~2 per stored label
-        fit = offset[(offset >= 0) & (offset < allowed)]
-        if fit.size and int(fit.max()) >= self.dense.size:
-            self._grow_dense(int(fit.max()) + 1, allowed)
+        fit = (offset >= 0) & (offset < allowed)
+        top = int(offset.max()) if fit.all() else int(offset[fit].max()) if fit.any() else -1
+        del fit
+        if top >= self.dense.size:
+            self._grow_dense(top + 1, allowed)
         dense = (offset >= 0) & (offset < self.dense.size)
-        self.dense[offset[dense]] = slots[dense]
-        if not bool(dense.all()):
+        if dense.all():
+            self.dense[offset] = slots
+        elif not dense.any():
+            self._insert_sparse(labels, slots)
+        else:
+            self.dense[offset[dense]] = slots[dense]
             self._insert_sparse(labels[~dense], slots[~dense])
 
     def _grow_dense(self, size: int, limit: int) -> None:
@@ -233,5 +248,9 @@ class SlotTable:
             self.recent = {}
         order = np.argsort(labels)
         labels, slots = labels[order], slots[order].astype(self.key_slots.dtype)
+        del order
+        if not self.keys.size:
+            self.keys, self.key_slots = labels, slots
+            return
         at = np.searchsorted(self.keys, labels)
         self.keys, self.key_slots = np.insert(self.keys, at, labels), np.insert(self.key_slots, at, slots)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .errors import BankFullError, BankMismatchError, UnknownLabelError
-from .slot_table import INT64_MAX, INT64_MIN, LabelSnapshot, SlotTable
+from .slot_table import INT64_MAX, INT64_MIN, LabelSnapshot, SlotTable, increasing
 from .validation import check_positive_int, normalize_label
 
 __all__ = ["SlotAllocator", "LabelSnapshot"]
@@ -80,8 +80,9 @@ def _split(labels: Iterable[Any], *, name: str, flatten: bool) -> _Labels:
                    other_pos, other_values)
 
 
-def _increasing(values: np.ndarray) -> bool:
-    return values.size < 2 or bool((values[1:] > values[:-1]).all())
+def _duplicated(values: np.ndarray) -> bool:
+    ordered = np.sort(values)
+    return bool((ordered[1:] == ordered[:-1]).any())
 
 
 class SlotAllocator:
@@ -171,18 +172,19 @@ class SlotAllocator:
         table, start = self._table, len(self)
         values = split.int_values
         if split.int_pos is None and table.ident == start and values.size and values[0] == start \
-                and values[-1] == start + values.size - 1 and _increasing(values):
+                and values[-1] == start + values.size - 1 and increasing(values):
             if values.size > self.free:  # labels start, start+1, ... in order: they extend the identity prefix
                 raise BankFullError(self.capacity, start, values.size)
             table.insert(values, values, [], np.zeros(0, dtype=np.int64))
             self.version += 1
             return values.copy()
         int_slots = table.lookup_ints(values)
-        missing = np.flatnonzero(int_slots < 0)
-        new, inverse = values[missing], None
-        if not _increasing(new):
+        gaps = int_slots < 0
+        missing = None if gaps.all() else np.flatnonzero(gaps)  # positions of unknown ints (None: all)
+        new, inverse = values if missing is None else values[missing], None
+        if not increasing(new) and _duplicated(new):
             new, first, inverse = np.unique(new, return_index=True, return_inverse=True)
-            missing = missing[first]  # the first position of each new value
+            missing = first if missing is None else missing[first]  # the first position of each new value
         new_others: dict[Hashable, int] = {}
         other_slots = [table.other_slot.get(v, -1) for v in split.other_values]
         for pos, v, slot in zip(split.other_pos, split.other_values, other_slots):
@@ -193,17 +195,21 @@ class SlotAllocator:
             raise BankFullError(self.capacity, start, m)
         if not m:
             return self._merge(split, int_slots, other_slots)
-        first_pos = missing if split.int_pos is None else split.int_pos[missing]
-        first_pos = np.concatenate([first_pos, np.fromiter(new_others.values(), np.int64, len(new_others))])
-        assigned = np.empty(m, dtype=np.int64)
-        assigned[np.argsort(first_pos, kind="stable")] = np.arange(start, start + m)
+        if new_others or inverse is not None:  # order the new labels by first position
+            first_pos = np.arange(new.size) if missing is None else missing
+            first_pos = first_pos if split.int_pos is None else split.int_pos[first_pos]
+            first_pos = np.concatenate([first_pos, np.fromiter(new_others.values(), np.int64, len(new_others))])
+            assigned = np.empty(m, dtype=np.int64)
+            assigned[np.argsort(first_pos, kind="stable")] = np.arange(start, start + m)
+        else:  # distinct new ints, already in order of position
+            assigned = np.arange(start, start + m, dtype=np.int64)
         new_slots, new_other_slots = assigned[: new.size], assigned[new.size :]
         table.insert(new, new_slots, list(new_others), new_other_slots)
         self.version += 1
-        gaps = int_slots < 0
         int_slots[gaps] = new_slots if inverse is None else new_slots[inverse]
-        slot_of_new = dict(zip(new_others, new_other_slots.tolist()))
-        other_slots = [s if s >= 0 else slot_of_new[v] for v, s in zip(split.other_values, other_slots)]
+        if new_others:
+            known = table.other_slot
+            other_slots = [s if s >= 0 else known[v] for v, s in zip(split.other_values, other_slots)]
         return self._merge(split, int_slots, other_slots)
 
     @staticmethod
@@ -294,6 +300,7 @@ class SlotAllocator:
             table = self._table
             stored = table.slot_label[: table.n - table.ident].copy()
             other_slots = table.other_slots[: table.other_count].tolist()
+            other_labels = list(table.other_labels)
             return {
                 "format": _STATE_VERSION,
                 "capacity": self.capacity,
@@ -301,7 +308,7 @@ class SlotAllocator:
                 "identity_prefix": table.ident,
                 "int_labels": torch.from_numpy(stored),
                 "other_slots": other_slots,
-                "other_labels": [table.other_label[s] for s in other_slots],
+                "other_labels": other_labels,
             }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
