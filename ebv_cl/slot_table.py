@@ -157,7 +157,8 @@ class SlotTable:
         return _labels_at(slots, self.ident, self.slot_label, self.other_slots[: self.other_count], self.other_labels)
 
     # ---------------------------------------------------------------------------------------------- insert
-    def insert(self, int_labels: np.ndarray, int_slots: np.ndarray, others: list[Hashable], other_slots: np.ndarray) -> None:
+    def insert(self, int_labels: np.ndarray, int_slots: np.ndarray, others: list[Hashable],
+               other_slots: np.ndarray) -> None:
         """Append new labels: together their slots are exactly ``n .. n+m-1``; none of them is known yet."""
         m = int_labels.size + len(others)
         if not m:
@@ -165,12 +166,13 @@ class SlotTable:
         start, total = self.n, self.n + m
         if total > _INT32_MAX and self.dense.dtype != np.int64:
             self.dense, self.key_slots = self.dense.astype(np.int64), self.key_slots.astype(np.int64)
-        int_labels, int_slots = self._extend_identity(int_labels, int_slots, m)
+        int_labels, int_slots = self._extend_identity(int_labels, int_slots)
         stored = total - self.ident
         if stored > 0:
             self.slot_label = _grown(self.slot_label, stored)
-            if int_slots.size and int(int_slots[-1]) - int(int_slots[0]) == int_slots.size - 1 and increasing(int_slots):
-                lo = int(int_slots[0]) - self.ident  # consecutive slots (the usual case): no index array
+            lo = int(int_slots[0]) - self.ident if int_slots.size else 0
+            if int_slots.size and int(int_slots[-1]) - lo - self.ident == int_slots.size - 1 and increasing(int_slots):
+                # consecutive slots (the usual case): no index array
                 self.slot_label[lo : lo + int_slots.size] = int_labels
             else:
                 self.slot_label[int_slots - self.ident] = int_labels
@@ -183,7 +185,7 @@ class SlotTable:
             self._insert_ints(int_labels, int_slots)
         assert self.n == start + m
 
-    def _extend_identity(self, labels: np.ndarray, slots: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    def _extend_identity(self, labels: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Grow the identity prefix with the leading new labels that equal their slots; return the rest."""
         if self.n != self.ident or not labels.size or int(labels[int(np.argmin(slots))]) != self.n:
             return labels, slots

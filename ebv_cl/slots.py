@@ -48,7 +48,8 @@ def _as_int64(values: np.ndarray) -> np.ndarray | None:
 def _split(labels: Iterable[Any], *, name: str, flatten: bool) -> _Labels:
     """Normalise labels (ranges, integer arrays and tensors in one step); ``flatten``: any tensor shape."""
     values = None
-    if isinstance(labels, range) and INT64_MIN <= min(labels.start, labels.stop) <= max(labels.start, labels.stop) <= INT64_MAX:
+    if isinstance(labels, range) and INT64_MIN <= min(labels.start, labels.stop) \
+            and max(labels.start, labels.stop) <= INT64_MAX:
         values = np.arange(labels.start, labels.stop, labels.step, dtype=np.int64)
     elif isinstance(labels, torch.Tensor):
         if flatten:

@@ -219,3 +219,16 @@ def test_concurrent_allocation_gives_each_label_one_slot():
     for got in results:
         for batch, slots in got:
             assert alloc.labels_of(torch.as_tensor(slots)) == [v.item() if hasattr(v, "item") else v for v in batch]
+
+
+def test_head_pickled_with_a_format_1_allocator_state_loads():
+    from ebv_cl.heads import create_head
+
+    head = create_head("fc", 4)
+    head.add_classes([3, "x", 2**70])
+    state = head.__getstate__()
+    state["slots"] = {"format": 1, "capacity": head.capacity, "labels": [3, "x", 2**70]}  # as saved before
+    old = type(head).__new__(type(head))
+    old.__setstate__(state)
+    assert old.classes == [3, "x", 2**70] and old.add_classes([3, 5]) == [0, 3]
+    assert old.columns_of(torch.tensor([5, 3])).tolist() == [3, 0]
