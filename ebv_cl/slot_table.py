@@ -216,8 +216,10 @@ class SlotTable:
         fit = (offset >= 0) & (offset < allowed)
         top = int(offset.max()) if fit.all() else int(offset[fit].max()) if fit.any() else -1
         del fit
-        if top >= self.dense.size:
-            self._grow_dense(top + 1, allowed)
+        old = self.dense.size
+        size = min(allowed, max(top + 1, old * 3 // 2, 16))
+        if top >= old and (size > top or size >= old * 3 // 2):  # geometric steps only: O(n) copying in all
+            self._grow_dense(size)
         dense = (offset >= 0) & (offset < self.dense.size)
         if dense.all():
             self.dense[offset] = slots
@@ -227,9 +229,9 @@ class SlotTable:
             self.dense[offset[dense]] = slots[dense]
             self._insert_sparse(labels[~dense], slots[~dense])
 
-    def _grow_dense(self, size: int, limit: int) -> None:
+    def _grow_dense(self, size: int) -> None:
         old = self.dense.size
-        self.dense = _grown(self.dense, size, fill=-1, limit=limit)
+        self.dense = _grown(self.dense, size, fill=-1, limit=size)
         lo, hi = self.ident + old, self.ident + self.dense.size  # sparse keys now inside the dense range move
         if self.keys.size:
             a, b = np.searchsorted(self.keys, [lo, hi])
