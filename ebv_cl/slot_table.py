@@ -218,7 +218,7 @@ class SlotTable:
         del fit
         old = self.dense.size
         size = min(allowed, max(top + 1, old * 3 // 2, 16))
-        if top >= old and (size > top or size >= old * 3 // 2):  # geometric steps only: O(n) copying in all
+        if top >= old and (size > int(offset.max()) or size >= old * 3 // 2):  # geometric steps: O(n) copies
             self._grow_dense(size)
         dense = (offset >= 0) & (offset < self.dense.size)
         if dense.all():
