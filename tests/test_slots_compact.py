@@ -182,7 +182,7 @@ def test_snapshot_keeps_its_labels_through_later_changes():
         snap[4]
 
 
-@pytest.mark.parametrize("order, most_bytes", [("in_order", 0), ("shuffled", 12.5), ("sparse", 20.5)])
+@pytest.mark.parametrize("order, most_bytes", [("in_order", 0), ("shuffled", 16), ("sparse", 24)])
 def test_bytes_per_label(order, most_bytes):
     n = 100_000
     rng = np.random.default_rng(0)
