@@ -316,7 +316,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         faiss.omp_set_num_threads(args.threads)
     bank, queries = _problem(args)
     allocator = SlotAllocator(bank.n)
-    allocator.allocate(range(bank.n))
+    allocator.allocate(range(bank.n), as_tensor=True)  # no list of 10^7 Python ints
     skipped: dict[str, str] = {}
     if getattr(bank, "code", None) is not None:
         methods, skipped = _code_methods(bank, allocator, args.k, getattr(args, "memory_limit_gb", 3.0),
