@@ -71,6 +71,7 @@ class EBVHead(ClassifierHead):
             in ``bank.dim`` features (its last layer is then the projection).
         hidden: Hidden width of the MLP projection (default 1024).
         projection_init: ``"default"`` (PyTorch's) or ``"orthogonal"`` projection weights.
+        dropout: Dropout probability on the MLP projection's hidden layer (``[0, 1)``, default 0; MLP only).
         feature_bn: Batch-normalise the projected features before the L2 normalisation (default on).
         learn_scale: Learn the logit scale (NormFace), starting at ``1 / temperature``; else it is fixed.
         margin: Additive cosine margin m of CosFace, subtracted from the target's cosine in ``training_loss``
@@ -92,7 +93,8 @@ class EBVHead(ClassifierHead):
     Raises:
         TypeError: if ``bank`` is not an ``EBVBank``.
         ValueError: on a non-positive temperature, a negative count, a margin or label smoothing outside
-            ``[0, 1)``, or ``projection=False`` with ``in_features != bank.dim``.
+            ``[0, 1)``, a ``dropout`` outside ``[0, 1)`` or without the MLP, or ``projection=False`` with
+            ``in_features != bank.dim``.
         ConfigError: on an unknown ``hard_negative_mode``, ``projection`` or ``projection_init``.
     """
 
@@ -108,6 +110,7 @@ class EBVHead(ClassifierHead):
         projection: bool | str = "mlp",
         hidden: int | None = None,
         projection_init: str = "default",
+        dropout: float = 0.0,
         feature_bn: bool = True,
         learn_scale: bool = False,
         margin: float = 0.0,
@@ -152,7 +155,8 @@ class EBVHead(ClassifierHead):
         self._bank = bank
         self._index: Any = None
         self.projection = _make_projection(projection, self.in_features, bank.dim, bias=bias, hidden=hidden,
-                                           init=projection_init)
+                                           init=projection_init, dropout=dropout)
+        self.dropout = float(dropout)
         self.hidden = self.projection[0].out_features if projection == "mlp" else None
         self._bias = bool(bias) and projection != "none"
         self.feature_bn = nn.BatchNorm1d(bank.dim) if feature_bn else None
