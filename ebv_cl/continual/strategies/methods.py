@@ -175,6 +175,9 @@ def _fscil(parts: MethodParts) -> SupervisedTemplate:
         session_lr=opts["session_lr"] if opts["session_lr"] is not None else spec.lr / 100,
         align_steps=opts["align_steps"],
         align_lr=opts["align_lr"],
+        align_proximity=opts["align_proximity"],
+        align_ridge=opts["align_ridge"],
+        align_targets=opts["align_targets"],
     )
     return parts.template([sessions])
 

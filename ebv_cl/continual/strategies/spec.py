@@ -25,7 +25,8 @@ METHOD_OPTIONS: dict[str, dict[str, Any]] = {
     "icarl": {"fixed_memory": True},
     "gdumb": {},
     "fscil": {"base_epochs": None, "schedule": "cosine", "session_epochs": 0, "session_lr": None,
-              "session_update": "auto", "align_steps": 100, "align_lr": 0.001},
+              "session_update": "auto", "align_steps": 100, "align_lr": 0.001, "align_proximity": 0.0,
+              "align_ridge": 0.1, "align_targets": "new"},
 }
 """Each method's options and their defaults (``batch_size_mem=None``: DER uses ``min(batch_size,
 buffer_size)``, replay uses ``batch_size``; ``fscil``: ``base_epochs=None`` is the run's ``epochs``,
@@ -41,6 +42,7 @@ BUFFER_METHODS = frozenset({"replay", "der", "icarl", "gdumb"})
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "step", "none")
+ALIGN_TARGETS = ("all", "new")
 STORAGES = ("class_balanced", "reservoir")
 
 
@@ -98,6 +100,11 @@ def _check_fscil_options(opts: dict[str, Any], where: str) -> None:
     opts["session_epochs"] = _integer(opts["session_epochs"], f"session_epochs of {where}", low=0)
     opts["align_steps"] = _integer(opts["align_steps"], f"align_steps of {where}", low=0)
     opts["align_lr"] = _number(opts["align_lr"], f"align_lr of {where}", low=0.0, strict=True)
+    opts["align_proximity"] = _number(opts["align_proximity"], f"align_proximity of {where}", low=0.0)
+    opts["align_ridge"] = _number(opts["align_ridge"], f"align_ridge of {where}", low=0.0)
+    if opts["align_targets"] not in ALIGN_TARGETS:
+        raise ConfigError(f"align_targets of {where} must be one of {', '.join(ALIGN_TARGETS)}, got "
+                          f"{opts['align_targets']!r}")
     if opts["session_lr"] is not None:
         opts["session_lr"] = _number(opts["session_lr"], f"session_lr of {where}", low=0.0, strict=True)
     if opts["schedule"] not in SCHEDULES:
