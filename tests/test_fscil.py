@@ -147,7 +147,8 @@ def test_solve_alignment_without_ridge_puts_every_mean_on_its_vector(options, ba
     means = _feats(5, seed=1)
     before = torch.nn.functional.normalize(head.embed(means), dim=1)
     cos = solve_alignment(head, means, [10, 11, 12, 13, 14], ridge=0.0)
-    assert cos.shape == (5,) and torch.allclose(cos, torch.ones(5), atol=1e-4)  # 5 means, 6 or 7 free weights per output
+    # 5 means, 6 or 7 free weights per output: an exact fit
+    assert cos.shape == (5,) and torch.allclose(cos, torch.ones(5), atol=1e-4)
     z = head.embed(means)
     assert torch.allclose((z * head.class_vectors).sum(1), torch.ones(5), atol=1e-4)
     assert head.predict(means) == [10, 11, 12, 13, 14]
