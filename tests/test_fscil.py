@@ -222,12 +222,13 @@ def test_every_head_has_a_session_update():
     assert all(resolve_session_update(h, "auto") in HEAD_UPDATES.get(h, ("none",)) for h in list_heads())
     assert resolve_session_update("fc", "auto") == "imprint"
     assert resolve_session_update("ncm", "auto") == "means"
-    assert resolve_session_update("ebv", "auto") == "align"
+    assert resolve_session_update("ebv", "auto") == "solve"
+    assert resolve_session_update("hadamard", "auto") == "align"
     assert resolve_session_update("ebv", "none") == "none"
     assert resolve_session_update("ebv", "solve") == "solve"
     with pytest.raises(ConfigError, match="'solve' does not apply to head 'fc'"):
         resolve_session_update("fc", "solve")
-    with pytest.raises(ConfigError, match="'imprint' does not apply to head 'ebv'; it allows: align, solve, none"):
+    with pytest.raises(ConfigError, match="'imprint' does not apply to head 'ebv'; it allows: solve, align, none"):
         resolve_session_update("ebv", "imprint")
     with pytest.raises(ConfigError, match="session_update must be 'auto' or one of"):
         resolve_session_update("fc", "magic")

@@ -10,7 +10,13 @@ is a plain function ``update(head, features, labels, *, anchors, options)`` regi
 - ``means``: nearest class mean (``ncm``): the new classes' means from their samples.
 - ``align``: feature-classifier alignment (``ebv``, ``hadamard``): the new classes take their fixed vectors
   (already allocated) and the head's projection is fine-tuned on the samples plus the stored mean features of
-  every older class (``ebv_cl.heads.align``, NC-FSCIL's alignment); ``align_steps: 0`` keeps it frozen.
+  every older class (``ebv_cl.heads.align``, NC-FSCIL's alignment); ``align_steps: 0`` keeps it frozen;
+  ``align_proximity`` adds a penalty that keeps the projection near its weights before the session.
+- ``solve``: closed-form alignment (``ebv``'s default, chosen on Omniglot's validation split against ``align``):
+  the last linear layer of the projection is refitted by ridge regression towards its current weights
+  (``align_ridge``) so that the new classes' means land on their fixed vectors while the stored means of the
+  older classes keep their outputs (``align_targets: new``; ``all`` moves every stored mean onto its vector)
+  (``ebv_cl.heads.align.solve_alignment``); no gradient steps.
 - ``none``: nothing (the new classes only get their allocated column).
 
 ``HEAD_UPDATES`` says which updates each head allows, the first being its default; a head it does not list
@@ -38,7 +44,7 @@ HEAD_UPDATES: dict[str, tuple[str, ...]] = {
     "tau_norm": ("imprint", "none"),
     "angular": ("imprint", "none"),
     "ncm": ("means",),
-    "ebv": ("align", "solve", "none"),
+    "ebv": ("solve", "align", "none"),
     "hadamard": ("align", "none"),
 }
 """Per head, the session updates it allows; the first is its default (``session_update: auto``)."""
