@@ -288,11 +288,13 @@ def _gdumb(parts: MethodParts) -> Any:
 
 
 _SCHEDULES = ("cosine", "step", "none")
+_ALIGN_TARGETS = ("new", "all")
 
 
 def _fscil_options(head: str, /, *, base_epochs: int | None = None, schedule: str = "cosine",
                    session_epochs: int = 0, session_lr: float | None = None, session_update: str = "auto",
-                   align_steps: int = 100, align_lr: float = 0.001) -> dict[str, Any]:
+                   align_steps: int = 100, align_lr: float = 0.001, align_proximity: float = 0.0,
+                   align_ridge: float = 0.1, align_targets: str = "new") -> dict[str, Any]:
     """The options, checked and normalised (keyword defaults are the documented defaults).
 
     Args:
@@ -303,10 +305,18 @@ def _fscil_options(head: str, /, *, base_epochs: int | None = None, schedule: st
         session_update: How the head takes in a session's classes (``auto``: the head's default).
         align_steps: Steps of the ``align`` session update.
         align_lr: Learning rate of the ``align`` session update.
+        align_proximity: Weight of ``align``'s penalty on the distance to the projection's weights before the
+            session (0: none).
+        align_ridge: Relative ridge of the ``solve`` session update towards the last layer's current weights.
+        align_targets: ``solve``'s targets: ``new`` (the session's new classes move onto their vectors, the older
+            classes' means keep their outputs) or ``all`` (every stored class mean onto its vector).
     """
     where = lambda key: _where("fscil", key)  # noqa: E731
     if schedule not in _SCHEDULES:
         raise ConfigError(f"{where('schedule')} = {schedule!r}: expected one of {', '.join(_SCHEDULES)}")
+    if align_targets not in _ALIGN_TARGETS:
+        raise ConfigError(f"{where('align_targets')} = {align_targets!r}: expected one of "
+                          f"{', '.join(_ALIGN_TARGETS)}")
     resolve_session_update(head, session_update)
     return {
         "base_epochs": None if base_epochs is None else check_int(base_epochs, where("base_epochs"), low=1),
@@ -316,6 +326,9 @@ def _fscil_options(head: str, /, *, base_epochs: int | None = None, schedule: st
         "session_update": session_update,
         "align_steps": check_int(align_steps, where("align_steps"), low=0),
         "align_lr": check_number(align_lr, where("align_lr"), strict=True),
+        "align_proximity": check_number(align_proximity, where("align_proximity")),
+        "align_ridge": check_number(align_ridge, where("align_ridge")),
+        "align_targets": align_targets,
     }
 
 
@@ -341,6 +354,9 @@ def _fscil(parts: MethodParts) -> Any:
         session_lr=opts["session_lr"] if opts["session_lr"] is not None else spec.lr / 100,
         align_steps=opts["align_steps"],
         align_lr=opts["align_lr"],
+        align_proximity=opts["align_proximity"],
+        align_ridge=opts["align_ridge"],
+        align_targets=opts["align_targets"],
     )
     return parts.template([sessions])
 
