@@ -11,7 +11,7 @@ fresh: Avalanche's strategies append to the list they get.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import torch
@@ -24,7 +24,9 @@ from torch import nn
 
 from ...registry import Registry
 from ..plugins import DERLogitsPlugin, KeepModelPlugin, SeenClassNCM, TauCalibrationPlugin
+from ..plugins.balanced_finetune import BalancedFinetunePlugin
 from ..plugins.fscil import FewShotSessionsPlugin
+from ..plugins.logit_adjustment import LogitAdjustedLoss
 from ..sessions import resolve_session_update
 from .model import HeadedModel
 from .spec import StrategySpec
@@ -87,12 +89,37 @@ def _naive(parts: MethodParts) -> SupervisedTemplate:
 
 @METHODS.register("replay")
 def _replay(parts: MethodParts) -> SupervisedTemplate:
-    """Experience replay from a class-balanced (default) or reservoir buffer of ``buffer_size`` samples."""
-    size, opts = parts.spec.buffer_size, parts.spec.method_options
+    """Experience replay from a class-balanced (default) or reservoir buffer of ``buffer_size`` samples.
+
+    Options for long-tailed streams (off by default): ``finetune_epochs`` adds a class-balanced fine-tune of the
+    head after each experience (``BalancedFinetunePlugin``, Decoupling's cRT), placed before every other plugin
+    so that it sees the memory before this experience's update and tau-norm calibrates the fine-tuned weights;
+    ``logit_adjustment`` trains with ``LogitAdjustedLoss`` of that strength instead of the head's loss.
+    """
+    spec, opts = parts.spec, parts.spec.method_options
+    size = spec.buffer_size
     storage = (ClassBalancedBuffer(max_size=size, adaptive_size=True) if opts["storage"] == "class_balanced"
                else ReservoirSamplingBuffer(max_size=size))
     replay = ReplayPlugin(mem_size=size, batch_size_mem=opts["batch_size_mem"], storage_policy=storage)
-    return parts.template([replay])
+    method_plugins: list[SupervisedPlugin] = [replay]
+    if opts["logit_adjustment"] > 0:
+        adjusted = LogitAdjustedLoss(parts.model, opts["logit_adjustment"])
+        parts = replace(parts, criterion=adjusted)
+        method_plugins.append(adjusted)
+    strategy = parts.template(method_plugins)
+    if opts["finetune_epochs"] > 0:
+        lr = opts["finetune_lr"] if opts["finetune_lr"] is not None else spec.lr
+
+        def make_optimizer(params: list[nn.Parameter]) -> torch.optim.Optimizer:
+            optimizer = parts.optimizer_factory(params)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            return optimizer
+
+        finetune = BalancedFinetunePlugin(epochs=opts["finetune_epochs"], batch_size=spec.batch_size,
+                                          make_optimizer=make_optimizer, seed=spec.seed)
+        strategy.plugins.insert(0, finetune)
+    return strategy
 
 
 @METHODS.register("der")

@@ -19,7 +19,8 @@ __all__ = ["METHOD_OPTIONS", "HEAD_PLUGIN_OPTIONS", "BUFFER_METHODS", "OPTIMIZER
 
 METHOD_OPTIONS: dict[str, dict[str, Any]] = {
     "naive": {},
-    "replay": {"storage": "class_balanced", "batch_size_mem": None},
+    "replay": {"storage": "class_balanced", "batch_size_mem": None, "finetune_epochs": 0, "finetune_lr": None,
+               "logit_adjustment": 0.0},
     "der": {"alpha": 0.1, "beta": 0.5, "batch_size_mem": None},
     "lwf": {"alpha": 1.0, "temperature": 2.0},
     "icarl": {"fixed_memory": True},
@@ -28,7 +29,9 @@ METHOD_OPTIONS: dict[str, dict[str, Any]] = {
               "session_update": "auto", "align_steps": 100, "align_lr": 0.001},
 }
 """Each method's options and their defaults (``batch_size_mem=None``: DER uses ``min(batch_size,
-buffer_size)``, replay uses ``batch_size``; ``fscil``: ``base_epochs=None`` is the run's ``epochs``,
+buffer_size)``, replay uses ``batch_size``; replay's ``finetune_epochs`` > 0 adds a class-balanced
+fine-tune of the head after each experience (``finetune_lr=None``: the run's ``lr``) and ``logit_adjustment``
+> 0 trains with the logit-adjusted loss of that strength; ``fscil``: ``base_epochs=None`` is the run's ``epochs``,
 ``session_lr=None`` is a hundredth of the run's ``lr``, ``session_update="auto"`` the head's default)."""
 
 HEAD_PLUGIN_OPTIONS: dict[str, dict[str, Any]] = {
@@ -85,6 +88,11 @@ def _check_method_options(method: str, opts: dict[str, Any]) -> dict[str, Any]:
                          else _number(a, f"alpha of {where}", low=0.0))
     if "temperature" in opts:
         opts["temperature"] = _number(opts["temperature"], f"temperature of {where}", low=0.0, strict=True)
+    if method == "replay":
+        opts["finetune_epochs"] = _integer(opts["finetune_epochs"], f"finetune_epochs of {where}", low=0)
+        if opts["finetune_lr"] is not None:
+            opts["finetune_lr"] = _number(opts["finetune_lr"], f"finetune_lr of {where}", low=0.0, strict=True)
+        opts["logit_adjustment"] = _number(opts["logit_adjustment"], f"logit_adjustment of {where}", low=0.0)
     if method == "fscil":
         _check_fscil_options(opts, where)
     if "fixed_memory" in opts and not isinstance(opts["fixed_memory"], bool):
