@@ -86,7 +86,7 @@ class BalancedFinetunePlugin(SupervisedPlugin):
         epochs: Passes over the fine-tune set per experience (>= 1).
         batch_size: Samples per fine-tune batch.
         make_optimizer: Builds a fresh optimizer over a list of parameters (the run's kind and learning rate).
-        seed: Seeds the batch draws (experience ``i`` uses ``seed + i``).
+        seed: Seeds the batch draws (experience ``i`` of the stream uses ``seed + i``).
 
     Attributes:
         history: ``(samples, classes, steps)`` of each fine-tune.
@@ -118,7 +118,8 @@ class BalancedFinetunePlugin(SupervisedPlugin):
         keep = torch.isin(labels, known)
         feats, labels = feats[keep].to(strategy.device), labels[keep]
         columns = head.columns_of(labels).to(strategy.device)
-        generator = torch.Generator().manual_seed(self.seed + len(self.history))
+        index = getattr(strategy.experience, "current_experience", len(self.history))
+        generator = torch.Generator().manual_seed(self.seed + int(index))  # the same after a resume
         steps = balanced_finetune(head, feats, columns, epochs=self.epochs, batch_size=self.batch_size,
                                   optimizer=self.make_optimizer(params), generator=generator)
         self.history.append((int(labels.numel()), int(labels.unique().numel()), steps))
