@@ -149,19 +149,19 @@ def test_replay_with_logit_adjustment_counts_the_training_batches(bench, bank, h
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"finetune_epochs": -1}, "finetune_epochs of method 'replay' must be >= 0"),
-    ({"finetune_epochs": 1.5}, "finetune_epochs of method 'replay' must be an int"),
-    ({"finetune_lr": 0}, "finetune_lr of method 'replay' must be > 0.0"),
-    ({"logit_adjustment": -0.5}, "logit_adjustment of method 'replay' must be >= 0.0"),
-    ({"logit_adjustment": "x"}, "logit_adjustment of method 'replay' must be a number"),
+    ({"finetune_epochs": -1}, r"finetune_epochs of method 'replay' = -1: expected an int >= 0"),
+    ({"finetune_epochs": 1.5}, r"finetune_epochs of method 'replay' = 1.5: expected an int"),
+    ({"finetune_lr": 0}, r"finetune_lr of method 'replay' = 0: expected a finite number > 0"),
+    ({"logit_adjustment": -0.5}, r"logit_adjustment of method 'replay' = -0.5: expected a finite number >= 0"),
+    ({"logit_adjustment": "x"}, r"logit_adjustment of method 'replay' = 'x': expected a finite number"),
 ])
 def test_long_tail_options_are_validated(options, message):
     with pytest.raises(ConfigError, match=message):
-        StrategySpec(head="fc", method="replay", n_classes_total=4, buffer_size=10, method_options=options)
+        StrategySpec(head="fc", method="replay", buffer_size=10, method_options=options)
 
 
 def test_long_tail_options_default_to_plain_replay(bench, bank):
-    spec = StrategySpec(head="fc", method="replay", n_classes_total=4, buffer_size=10)
+    spec = StrategySpec(head="fc", method="replay", buffer_size=10)
     assert spec.method_options["finetune_epochs"] == 0 and spec.method_options["logit_adjustment"] == 0.0
     strategy, _ = make_strategy("fc", "replay", bank)
     assert not any(isinstance(p, (BalancedFinetunePlugin, LogitAdjustedLoss)) for p in strategy.plugins)
