@@ -20,8 +20,10 @@ certified low-precision path is faster on the CPU). The per-step cost of the sam
 
 A code bank (``bank.code`` set: rows stored as a formula, see ``ebv_cl.bank.codes``) is never materialised: the
 sampled loss fetches the rows of its class set with ``bank.rows``, every hard-negative mode searches through
-``BankIndex`` (its exact structured path ``fft``), ``predict`` is the index's exact top-1 and full logits are
-computed over blocks of rows (the allocated classes' rows are cached only while they fit 64 MiB).
+``BankIndex`` (its structured path ``fft``; mode ``"bank"`` takes the raw structured scores' top-k,
+``BankIndex.candidate_slots``: good candidates, not certified nearest rows, since a Kasami bank ties thousands of
+rows with the 9th best and the exact search re-ranks them all), ``predict`` is the index's exact top-1 and full
+logits are computed over blocks of rows (the allocated classes' rows are cached only while they fit 64 MiB).
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ class EBVHead(ClassifierHead):
         hard_negatives: How many hardest negative classes join the sampled set per step, ranked by cosine
             among the candidates (8 per positive class or per sample, see ``hard_negative_mode``).
         hard_negative_mode: ``"bank"``: candidates are the 8 bank vectors nearest to each positive's vector
-            (exact blocked search once per class, cached); ``"scan"``: the 8 top-scoring classes of each
+            (exact blocked search once per class, cached; for a code bank the structured index's raw top-k, within
+            its error bound of exact); ``"scan"``: the 8 top-scoring classes of each
             embedding, by an exact blocked search every step; ``"index"``: as ``"scan"`` through a
             ``BankIndex`` (exact ``flat`` kind) built on first use.
         seed: Seed of the head's own generator for the random sample (the global RNG is not touched).
@@ -308,14 +311,16 @@ class EBVHead(ClassifierHead):
         unfilled = self._neighbors[classes, 0] == -1
         if bool(unfilled.any()):
             missing = classes[unfilled]
-            scores, idx = self._bank_index(z.device).search_slots(self._rows(missing), k)
+            # candidates, not certified neighbours: the raw structured scores' top-k (a Kasami bank ties thousands
+            # of rows with the k-th best, which the exact search would re-rank in float64)
+            scores, idx = self._bank_index(z.device).candidate_slots(self._rows(missing), k)
             scores, idx = scores.to(z.device), idx.to(z.device)
             scores = scores.masked_fill(idx == missing[:, None], float("-inf"))
             if k < _CANDIDATES + 1:  # fewer classes than candidates: pad with none
                 pad = _CANDIDATES + 1 - k
                 scores = nn.functional.pad(scores, (0, pad), value=float("-inf"))
                 idx = nn.functional.pad(idx, (0, pad), value=-1)
-            order = scores.argsort(dim=1, descending=True, stable=True)[:, :_CANDIDATES]  # keeps the index's tie order
+            order = scores.argsort(dim=1, descending=True, stable=True)[:, :_CANDIDATES]
             scores = scores.gather(1, order)
             idx = idx.gather(1, order).masked_fill(torch.isinf(scores), -1)
             self._neighbors[missing] = idx
