@@ -2,20 +2,25 @@
 
 A comparison is often run in pieces: some strategies in one process, more later, or on another machine. The
 pieces compare only if they ran the same experiment: the same scenario, bank and training settings, with
-different strategies or seeds. ``merge_results`` checks exactly that from each folder's ``results.json`` and
+different strategies or seeds. A setting that a later version of ebv-cl added is read as its default in an older
+folder that does not name it (the default keeps the older behaviour), so pieces run before and after such an
+addition still compare. ``merge_results`` checks exactly that from each folder's ``results.json`` and
 ``resolved_config.yaml`` and refuses, naming the folder and the setting, when they differ; ``report_markdown``
 then renders the comparison table and the paired head-effect table of ``ebv_cl.run.results`` over all runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
 from ..errors import ConfigError
+from .config import RunConfig
 from .results import FORMAT, RESOLVED_CONFIG, read_results_json, results_markdown
+from .strict import to_mapping
 
 __all__ = ["merge_results", "report_markdown"]
 
@@ -35,8 +40,26 @@ def _load(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return results, config or {}
 
 
+def _with_defaults(cls: type, mapping: dict[str, Any]) -> dict[str, Any]:
+    """``mapping`` with each field of the dataclass ``cls`` that it lacks set to the field's default (recursively
+    into fields whose default is itself a dataclass, such as ``bank``); keys ``cls`` does not know are kept."""
+    out = dict(mapping)
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            default: Any = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            continue
+        if f.name not in out:
+            out[f.name] = to_mapping(default)
+        elif dataclasses.is_dataclass(default) and isinstance(out[f.name], dict):
+            out[f.name] = _with_defaults(type(default), out[f.name])
+    return out
+
+
 def _settings(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in _FREE_KEYS}
+    return {k: v for k, v in _with_defaults(RunConfig, config).items() if k not in _FREE_KEYS}
 
 
 def merge_results(folders: Sequence[str | Path]) -> tuple[str, list[dict[str, Any]]]:
