@@ -224,6 +224,10 @@ def test_head_effect_table_gives_each_variant_of_a_head_its_own_row():
     assert set(rows) == {"ebv", "ebv (ebv-mlp+replay)"}
     assert "| 3 | +10.00 ± 0.00 |" in rows["ebv"] and "| better |" in rows["ebv"]
     assert "| 3 | -10.00 ± 0.00 |" in rows["ebv (ebv-mlp+replay)"] and "| worse |" in rows["ebv (ebv-mlp+replay)"]
+    against_ebv = head_effect_table(list(reversed(runs)), baseline="ebv")  # the unnamed ebv+replay is the reference
+    rows = {line.split("|")[2].strip(): line for line in against_ebv.splitlines() if line.startswith("| replay")}
+    assert set(rows) == {"fc", "ebv (ebv-mlp+replay)"}
+    assert "| 3 | -20.00 ± 0.00 |" in rows["ebv (ebv-mlp+replay)"] and "| -10.00 ± 0.00 |" in rows["fc"]
 
 
 def test_results_md_includes_the_head_effect_table(tmp_path):

@@ -173,16 +173,19 @@ def head_effect_table(runs: Sequence[dict[str, Any]], *, baseline: str = "fc") -
     initialisation, so two heads under one seed see the same stream): mean ± sample standard deviation of the
     per-seed differences in points, and the verdict of a two-sided paired t-test at the 5% level on final
     accuracy ("better", "worse" or "no clear difference"; none with fewer than 3 paired seeds). Every other
-    strategy of a method is paired with the method's first strategy of the ``baseline`` head, by its label, so
-    two variants of one head (strategies with their own ``name``) get a row each, shown as ``head (name)``.
+    strategy of a method is paired, by its label, with the method's strategy of the ``baseline`` head that has no
+    ``name`` of its own (``baseline+method``; else the first of that head), so two variants of one head get a row
+    each, a named one shown as ``head (name)``; with ``baseline="ebv"`` a named EBV variant is compared with the
+    unnamed EBV strategy.
     """
     rows = []
     methods = list(dict.fromkeys(run["method"] for run in runs))
     for method in methods:
         strategies = {r["strategy"]: r["head"] for r in runs if r["method"] == method}
-        reference = next((label for label, head in strategies.items() if head == baseline), None)
-        if reference is None:
+        candidates = [label for label, head in strategies.items() if head == baseline]
+        if not candidates:
             continue
+        reference = f"{baseline}+{method}" if f"{baseline}+{method}" in candidates else candidates[0]
         for label, head in strategies.items():
             if label == reference:
                 continue
