@@ -78,6 +78,21 @@ def test_report_reads_a_setting_an_older_folder_lacks_as_its_default(tmp_path):
         merge_results([old, changed])
 
 
+def test_report_compares_banks_by_their_hash_not_the_last_bits_of_their_coherence(tmp_path):
+    bank = {"n": 10, "dim": 128, "method": "orthogonal", "seed": 0, "coherence": 8.12462406379888e-09, "sha256": "ab"}
+    folders = []
+    for name, strategy, changes in (("a", "fc+replay", {}), ("b", "ebv+replay", {"coherence": 8.124624094404847e-09}),
+                                    ("c", "ncm+replay", {"sha256": "cd"})):
+        folder = _folder(tmp_path / name, [strategy])
+        data = json.loads((folder / "results.json").read_text())
+        data["bank"] = dict(bank, **changes)
+        (folder / "results.json").write_text(json.dumps(data))
+        folders.append(folder)
+    assert len(merge_results(folders[:2])[1]) == 6
+    with pytest.raises(ConfigError, match=r"its bank .*differs"):
+        merge_results([folders[0], folders[2]])
+
+
 def test_report_errors_name_the_bad_folder(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "missing' has no results.json" in capsys.readouterr().err

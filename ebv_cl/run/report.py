@@ -58,6 +58,14 @@ def _with_defaults(cls: type, mapping: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _bank_identity(bank: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A bank record less its measured ``coherence`` when it carries the vectors' ``sha256``: the hash already
+    names the vectors, and the coherence computed from them may differ in its last bits between versions."""
+    if not isinstance(bank, dict) or "sha256" not in bank:
+        return bank
+    return {k: v for k, v in bank.items() if k != "coherence"}
+
+
 def _settings(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in _with_defaults(RunConfig, config).items() if k not in _FREE_KEYS}
 
@@ -85,7 +93,10 @@ def merge_results(folders: Sequence[str | Path]) -> tuple[str, list[dict[str, An
     for folder in folders:
         results, config = _load(Path(folder))
         for key in ("scenario", "bank"):
-            if results.get(key) is not None and reference[key] is not None and results.get(key) != reference[key]:
+            mine, theirs = results.get(key), reference[key]
+            if key == "bank":
+                mine, theirs = _bank_identity(mine), _bank_identity(theirs)
+            if mine is not None and theirs is not None and mine != theirs:
                 raise ConfigError(
                     f"{folder}: its {key} {results.get(key)} differs from {folders[0]}'s {reference[key]}; "
                     "a report compares runs of one experiment"
