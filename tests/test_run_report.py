@@ -57,6 +57,42 @@ def test_report_refuses_folders_of_different_experiments(tmp_path):
         merge_results([a, _folder(tmp_path / "d", ["fc+replay"], seeds=(0,))])
 
 
+def test_report_reads_a_setting_an_older_folder_lacks_as_its_default(tmp_path):
+    """A folder written before a setting existed (no ``cpus_per_job``, no ``bank.max_steps``) merges with a newer
+    one that names the default, and still refuses a newer one that changed it."""
+    old = _folder(tmp_path / "old", ["fc+replay"])
+    new = tmp_path / "new"
+    config = ("name: demo\nepochs: 2\nlr: 0.01\nstrategies: ['ebv+replay']\nseeds: [0, 1, 2]\n"
+              "cpus_per_job: 1.0\nbank: {dim: 64, max_steps: null}\n")
+    (tmp_path / "old" / "resolved_config.yaml").write_text(
+        (tmp_path / "old" / "resolved_config.yaml").read_text() + "bank: {dim: 64}\n")
+    folder = ResultsFolder(new, config_text=config, name="demo")
+    folder.scenario = SCENARIO
+    folder.start(resume=False)
+    for seed in (0, 1, 2):
+        folder.add(_record("ebv+replay", seed, 0.6), plot=False)
+    assert len(merge_results([old, new])[1]) == 6
+    changed = _folder(tmp_path / "changed", ["ncm+replay"])
+    (changed / "resolved_config.yaml").write_text((changed / "resolved_config.yaml").read_text() + "cpus_per_job: 2.0\n")
+    with pytest.raises(ConfigError, match=r"settings differ .*cpus_per_job: 1.0 vs 2.0"):
+        merge_results([old, changed])
+
+
+def test_report_compares_banks_by_their_hash_not_the_last_bits_of_their_coherence(tmp_path):
+    bank = {"n": 10, "dim": 128, "method": "orthogonal", "seed": 0, "coherence": 8.12462406379888e-09, "sha256": "ab"}
+    folders = []
+    for name, strategy, changes in (("a", "fc+replay", {}), ("b", "ebv+replay", {"coherence": 8.124624094404847e-09}),
+                                    ("c", "ncm+replay", {"sha256": "cd"})):
+        folder = _folder(tmp_path / name, [strategy])
+        data = json.loads((folder / "results.json").read_text())
+        data["bank"] = dict(bank, **changes)
+        (folder / "results.json").write_text(json.dumps(data))
+        folders.append(folder)
+    assert len(merge_results(folders[:2])[1]) == 6
+    with pytest.raises(ConfigError, match=r"its bank .*differs"):
+        merge_results([folders[0], folders[2]])
+
+
 def test_report_errors_name_the_bad_folder(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "missing' has no results.json" in capsys.readouterr().err

@@ -208,6 +208,28 @@ def test_head_effect_table_pairs_seeds_and_tests_the_difference():
     assert "| 2 | -1.00 ± 0.00 | +0.00 ± 0.00 | n/a (fewer than 3 seeds) |" in head_effect_table(two)
 
 
+def test_head_effect_table_gives_each_variant_of_a_head_its_own_row():
+    """Two strategies of one head under one method (the second with its own name) are paired with the
+    baseline separately, not mixed into one row keyed by the head."""
+    from ebv_cl.run.results import head_effect_table
+
+    runs = []
+    for seed in range(3):
+        runs.append(_record("fc+replay", seed, 0.5, final=0.50 + 0.01 * seed))
+        runs.append(_record("ebv+replay", seed, 0.5, final=0.60 + 0.01 * seed))
+        mlp = _record("ebv+replay", seed, 0.5, final=0.40 + 0.01 * seed)
+        runs.append(dict(mlp, strategy="ebv-mlp+replay"))
+    table = head_effect_table(runs)
+    rows = {line.split("|")[2].strip(): line for line in table.splitlines() if line.startswith("| replay")}
+    assert set(rows) == {"ebv", "ebv (ebv-mlp+replay)"}
+    assert "| 3 | +10.00 ± 0.00 |" in rows["ebv"] and "| better |" in rows["ebv"]
+    assert "| 3 | -10.00 ± 0.00 |" in rows["ebv (ebv-mlp+replay)"] and "| worse |" in rows["ebv (ebv-mlp+replay)"]
+    against_ebv = head_effect_table(list(reversed(runs)), baseline="ebv")  # the unnamed ebv+replay is the reference
+    rows = {line.split("|")[2].strip(): line for line in against_ebv.splitlines() if line.startswith("| replay")}
+    assert set(rows) == {"fc", "ebv (ebv-mlp+replay)"}
+    assert "| 3 | -20.00 ± 0.00 |" in rows["ebv (ebv-mlp+replay)"] and "| -10.00 ± 0.00 |" in rows["fc"]
+
+
 def test_results_md_includes_the_head_effect_table(tmp_path):
     folder = ResultsFolder(tmp_path / "out", config_text="a: 1\n", name="x")
     folder.start(resume=False)

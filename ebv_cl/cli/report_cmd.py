@@ -32,5 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("folders", nargs="+", help="output folders of ebv-cl run (or their results.json)")
     p.add_argument("--out", default=None, help="also write the Markdown to this file (atomically)")
-    p.add_argument("--baseline", default="fc", help="the head the others are compared with (default fc)")
+    p.add_argument("--baseline", default="fc", help="the head the others are compared with (default fc); each other strategy, "
+                   "named variants of the baseline head included, is paired with its method's unnamed "
+                   "<baseline>+<method> strategy")
     p.set_defaults(func=_report)

@@ -2,23 +2,27 @@
 
 A comparison is often run in pieces: some strategies in one process, more later, or on another machine. The
 pieces compare only if they ran the same experiment: the same scenario, bank and training settings, with
-different strategies or seeds. ``merge_results`` checks exactly that from each folder's ``results.json`` and
+different strategies or seeds. A setting that a later version of ebv-cl added is read as its default in an older
+folder that does not name it (the default keeps the older behaviour), so pieces run before and after such an
+addition still compare. ``merge_results`` checks exactly that from each folder's ``results.json`` and
 ``resolved_config.yaml`` and refuses, naming the folder and the setting, when they differ; ``report_markdown``
 then renders the comparison table and the paired head-effect table of ``ebv_cl.run.results`` over all runs.
-Each resolved config is read through the current schema first, so a folder written before a setting existed
-compares as if it had that setting's default; ``bank.path`` (where the bank was loaded from) is not compared,
+Each resolved config is read through the current schema first; ``bank.path`` (where the bank was loaded from) is not compared,
 the bank itself is, by the digest in ``results.json``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
 from ..errors import ConfigError
+from .config import RunConfig, config_from_dict
 from .results import FORMAT, RESOLVED_CONFIG, read_results_json, results_markdown
+from .strict import to_mapping
 
 __all__ = ["merge_results", "report_markdown"]
 
@@ -38,13 +42,37 @@ def _load(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return results, config or {}
 
 
-def _settings(config: dict[str, Any]) -> dict[str, Any]:
-    from .config import config_from_dict
+def _with_defaults(cls: type, mapping: dict[str, Any]) -> dict[str, Any]:
+    """``mapping`` with each field of the dataclass ``cls`` that it lacks set to the field's default (recursively
+    into fields whose default is itself a dataclass, such as ``bank``); keys ``cls`` does not know are kept."""
+    out = dict(mapping)
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            default: Any = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            continue
+        if f.name not in out:
+            out[f.name] = to_mapping(default)
+        elif dataclasses.is_dataclass(default) and isinstance(out[f.name], dict):
+            out[f.name] = _with_defaults(type(default), out[f.name])
+    return out
 
+
+def _bank_identity(bank: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A bank record less its measured ``coherence`` when it carries the vectors' ``sha256``: the hash already
+    names the vectors, and the coherence computed from them may differ in its last bits between versions."""
+    if not isinstance(bank, dict) or "sha256" not in bank:
+        return bank
+    return {k: v for k, v in bank.items() if k != "coherence"}
+
+
+def _settings(config: dict[str, Any]) -> dict[str, Any]:
     try:  # settings added to the schema since the folder was written take their defaults
         config = config_from_dict(config, validate=False).to_dict() if config else config
     except (ConfigError, TypeError, ValueError):
-        pass  # compared as written (e.g. a setting retired since)
+        config = _with_defaults(RunConfig, config)  # e.g. a setting retired since: fill what is missing only
     out = {k: v for k, v in config.items() if k not in _FREE_KEYS}
     if isinstance(out.get("bank"), dict):
         out["bank"] = {k: v for k, v in out["bank"].items() if k != "path"}
@@ -74,7 +102,10 @@ def merge_results(folders: Sequence[str | Path]) -> tuple[str, list[dict[str, An
     for folder in folders:
         results, config = _load(Path(folder))
         for key in ("scenario", "bank"):
-            if results.get(key) is not None and reference[key] is not None and results.get(key) != reference[key]:
+            mine, theirs = results.get(key), reference[key]
+            if key == "bank":
+                mine, theirs = _bank_identity(mine), _bank_identity(theirs)
+            if mine is not None and theirs is not None and mine != theirs:
                 raise ConfigError(
                     f"{folder}: its {key} {results.get(key)} differs from {folders[0]}'s {reference[key]}; "
                     "a report compares runs of one experiment"

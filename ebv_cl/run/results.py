@@ -128,13 +128,14 @@ def comparison_table(runs: Sequence[dict[str, Any]], *, title: str | None = None
     return "\n".join(lines)
 
 
-def _paired(runs: Sequence[dict[str, Any]], key: str, head: str, baseline: str, method: str) -> list[float]:
-    by_seed: dict[str, dict[int, float]] = {head: {}, baseline: {}}
+def _paired(runs: Sequence[dict[str, Any]], key: str, strategy: str, baseline: str) -> list[float]:
+    """Per seed both strategies ran (labels ``strategy`` and ``baseline``), ``strategy``'s ``key`` minus the baseline's."""
+    by_seed: dict[str, dict[int, float]] = {strategy: {}, baseline: {}}
     for run in runs:
-        if run["method"] == method and run["head"] in by_seed and run.get(key) is not None:
-            by_seed[run["head"]][run["seed"]] = float(run[key])
-    common = sorted(set(by_seed[head]) & set(by_seed[baseline]))
-    return [by_seed[head][s] - by_seed[baseline][s] for s in common]
+        if run["strategy"] in by_seed and run.get(key) is not None:
+            by_seed[run["strategy"]][run["seed"]] = float(run[key])
+    common = sorted(set(by_seed[strategy]) & set(by_seed[baseline]))
+    return [by_seed[strategy][s] - by_seed[baseline][s] for s in common]
 
 
 def _verdict(diffs: Sequence[float], *, higher_is_better: bool = True) -> str:
@@ -171,22 +172,29 @@ def head_effect_table(runs: Sequence[dict[str, Any]], *, baseline: str = "fc") -
     Differences are paired by seed (a seed fixes the class order, the subsamples and the backbone's
     initialisation, so two heads under one seed see the same stream): mean ± sample standard deviation of the
     per-seed differences in points, and the verdict of a two-sided paired t-test at the 5% level on final
-    accuracy ("better", "worse" or "no clear difference"; none with fewer than 3 paired seeds).
+    accuracy ("better", "worse" or "no clear difference"; none with fewer than 3 paired seeds). Every other
+    strategy of a method is paired, by its label, with the method's strategy of the ``baseline`` head that has no
+    ``name`` of its own (``baseline+method``; else the first of that head), so two variants of one head get a row
+    each, a named one shown as ``head (name)``; with ``baseline="ebv"`` a named EBV variant is compared with the
+    unnamed EBV strategy.
     """
     rows = []
     methods = list(dict.fromkeys(run["method"] for run in runs))
     for method in methods:
-        heads = list(dict.fromkeys(r["head"] for r in runs if r["method"] == method))
-        if baseline not in heads:
+        strategies = {r["strategy"]: r["head"] for r in runs if r["method"] == method}
+        candidates = [label for label, head in strategies.items() if head == baseline]
+        if not candidates:
             continue
-        for head in heads:
-            if head == baseline:
+        reference = f"{baseline}+{method}" if f"{baseline}+{method}" in candidates else candidates[0]
+        for label, head in strategies.items():
+            if label == reference:
                 continue
-            final = _paired(runs, "final_accuracy", head, baseline, method)
+            final = _paired(runs, "final_accuracy", label, reference)
             if not final:
                 continue
-            forget = _paired(runs, "forgetting", head, baseline, method)
-            rows.append(f"| {method} | {head} | {len(final)} | {_points(final)} | {_points(forget)} "
+            forget = _paired(runs, "forgetting", label, reference)
+            shown = head if label == f"{head}+{method}" else f"{head} ({label})"
+            rows.append(f"| {method} | {shown} | {len(final)} | {_points(final)} | {_points(forget)} "
                         f"| {_verdict(final)} |")
     if not rows:
         return ""
