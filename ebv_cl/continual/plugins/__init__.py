@@ -7,7 +7,9 @@ Each plugin calls the heads' plain functions from one or two callbacks:
 - ``TauCalibrationPlugin``: hold out training data per class and choose ``tau_norm``'s tau on it.
 - ``DERLogitsPlugin``: neutralise DER's stored logits of classes that did not exist when they were stored.
 - ``KeepModelPlugin``: keep the caller's model object when GDumb restarts from a copy.
-- ``HeadLoss``: the criterion that calls ``head.training_loss`` (EBV's sampled softmax).
+- ``HeadLoss``: the criterion that calls the head's own loss on the model's features or logits (EBV's sampled
+  softmax).
+- ``HeadEpochAccuracy``: Avalanche's training accuracy per epoch, right also when the model returns features.
 - ``SeenClassNCM``: iCaRL's nearest-mean classifier restricted to classes it has exemplars of.
 """
 
@@ -19,6 +21,7 @@ from .der_logits import DERLogitsPlugin
 from .features import collect_features
 from .head_loss import HeadLoss
 from .icarl_ncm import SeenClassNCM
+from .metrics import HeadEpochAccuracy
 from .model_identity import KeepModelPlugin
 from .ncm_means import NCMMeansPlugin, refresh_means
 from .tau_calibration import TauCalibrationPlugin, holdout_indices
@@ -26,6 +29,7 @@ from .tau_calibration import TauCalibrationPlugin, holdout_indices
 __all__ = [
     "ClassAllocationPlugin",
     "DERLogitsPlugin",
+    "HeadEpochAccuracy",
     "HeadLoss",
     "KeepModelPlugin",
     "NCMMeansPlugin",

@@ -27,7 +27,7 @@ from ...bank import EBVBank
 from ...errors import ConfigError
 from ...heads import HEADS, create_head
 from ..plugins import ClassAllocationPlugin, HeadLoss, NCMMeansPlugin, TauCalibrationPlugin
-from .methods import METHODS, MethodParts
+from .methods import METHODS, MethodParts, training_output_of
 from .model import HeadedModel
 from .names import resolve_strategy_name
 from .spec import StrategySpec
@@ -101,7 +101,9 @@ def build_from_spec(
         backbone: Maps inputs to features; must expose ``feature_dim``. Trained in place.
         bank: The EBV bank (required by ``ebv``; ``hadamard`` takes its size from it when given).
         evaluator: Avalanche's evaluation plugin; ``None`` gives a silent one (``silent_evaluator``).
-        plugins: Extra plugins, appended after the strategy's own (the sequence is not modified).
+        plugins: Extra plugins, appended after the strategy's own (the sequence is not modified). Under the
+            ``FEATURE_OUTPUT_METHODS`` the training output is features, not logits (``HeadedModel``): a plugin
+            that reads ``strategy.mb_output`` in training should go through ``model.logits_of_output``.
 
     Returns:
         ``(strategy, model)``: a stock Avalanche strategy and the model whose eval-mode output is indexed by
@@ -115,7 +117,8 @@ def build_from_spec(
     if not isinstance(backbone, nn.Module):
         raise TypeError(f"backbone must be a torch.nn.Module, got {type(backbone).__name__}")
     head = _make_head(spec, _feature_dim(backbone), bank)
-    model = HeadedModel(backbone, head, num_outputs=spec.n_classes_total).to(spec.device)
+    model = HeadedModel(backbone, head, num_outputs=spec.n_classes_total,
+                        training_output=training_output_of(spec.method)).to(spec.device)
     parts = MethodParts(
         spec=spec,
         model=model,

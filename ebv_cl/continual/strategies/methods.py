@@ -29,7 +29,17 @@ from ..sessions import resolve_session_update
 from .model import HeadedModel
 from .spec import StrategySpec
 
-__all__ = ["METHODS", "MethodParts", "list_methods"]
+__all__ = ["FEATURE_OUTPUT_METHODS", "METHODS", "MethodParts", "list_methods", "training_output_of"]
+
+FEATURE_OUTPUT_METHODS = frozenset({"naive", "replay", "gdumb", "fscil"})
+"""Methods whose strategy reads the training output only through the criterion: their ``HeadedModel`` returns
+features in training (``training_output="features"``), so the head's loss forms only the logits it scores. DER
+(stored logits, its own replay loss), LwF and iCaRL (distillation) read class-id logits and get them."""
+
+
+def training_output_of(method: str) -> str:
+    """``"features"`` for ``FEATURE_OUTPUT_METHODS``, else ``"logits"`` (the safe default for any other method)."""
+    return "features" if method in FEATURE_OUTPUT_METHODS else "logits"
 
 
 @dataclass
@@ -140,7 +150,8 @@ def _icarl(parts: MethodParts) -> SupervisedTemplate:
     eval-mode output is iCaRL's class-id scores (classes without exemplars padded, see ``SeenClassNCM``).
     """
     spec, model = parts.spec, parts.model
-    classifier = HeadedModel(nn.Identity(), model.head, num_outputs=model.num_outputs, pad_value=model.pad_value)
+    classifier = HeadedModel(nn.Identity(), model.head, num_outputs=model.num_outputs, pad_value=model.pad_value,
+                             training_output="logits")  # iCaRL's loss reads the logits
     params = list(model.backbone.parameters()) + list(classifier.parameters())
     strategy = ICaRL(
         feature_extractor=model.backbone,
