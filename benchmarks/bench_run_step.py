@@ -2,6 +2,7 @@
 
     python benchmarks/bench_run_step.py                                  # 10^4 and 10^5 classes, one thread
     python benchmarks/bench_run_step.py --classes 10000 --rounds 3
+    python benchmarks/bench_run_step.py --run-config CONFIG.yaml      # inside a whole `ebv-cl run` (below)
 
 For each class count C, in one process and one torch thread, with the CPU time of the calling thread:
 
@@ -20,6 +21,12 @@ For each class count C, in one process and one torch thread, with the CPU time o
   loss then ignored; a plugin forms them after the forward).
 - **bench head**: ``ebv-cl bench head``'s own step (``ebv_cl.bench.head``) for ``ebv_sampled`` and ``ebv_full``
   at the same C, batch, feature size and bank dimension.
+
+``--run-config CONFIG`` instead runs the config itself through ``ebv_cl.run.run_config`` (what ``ebv-cl run``
+calls: scenario, backbone, bank, evaluation, results), once per ``--paths`` entry (``features``: as the runner
+builds it; ``before``: the same with the full logits formed and dropped after every forward), with the step
+timer added to the strategy's plugins, and prints the median CPU ms per step of each experience and the CPU
+seconds of the whole run (data, bank, training, evaluation).
 
 Rounds alternate the paths (one epoch of the second experience per run path, then as many steps per bench
 method), so load from other processes hits them alike. Prints the median and fastest CPU ms per step and the
@@ -71,12 +78,17 @@ class StepTimer(SupervisedPlugin):
         self.record = False
         self._start = 0.0
 
+        self.by_experience: dict[int, list[float]] = {}
+
     def before_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
         self._start = time.thread_time()
 
     def after_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
+        ms = (time.thread_time() - self._start) * 1e3
         if self.record:
-            self.times.append((time.thread_time() - self._start) * 1e3)
+            self.times.append(ms)
+        exp = int(getattr(strategy.experience, "current_experience", 0))
+        self.by_experience.setdefault(exp, []).append(ms)
 
 
 class Backbone(nn.Module):
@@ -170,6 +182,40 @@ def measure(classes: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     return records
 
 
+def measure_config(path: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run the config at ``path`` through ``run_config`` once per path; per-experience step times."""
+    import tempfile
+    from dataclasses import replace
+
+    from ebv_cl.run import run_config
+    from ebv_cl.run.components import default_components
+    from ebv_cl.run.config import load_config
+
+    config = load_config(path)
+    records = []
+    for p in args.paths:
+        timer = StepTimer()
+        extra = [FullLogitsToo(), timer] if p == "before" else [timer]
+        parts = default_components()
+        build = parts.build_strategy
+
+        def with_timer(**kwargs: Any) -> Any:
+            kwargs["plugins"] = [*kwargs.get("plugins", ()), *extra]
+            return build(**kwargs)
+
+        with tempfile.TemporaryDirectory(prefix="bench-run-step-") as out:
+            start = time.process_time()
+            folder = run_config(config, out_dir=out, components=replace(parts, build_strategy=with_timer),
+                                log=lambda m: None, progress=False)
+            total = time.process_time() - start
+            runs = json.loads((Path(folder.path) / "results.json").read_text())["runs"]
+        for exp, t in sorted(timer.by_experience.items()):
+            records.append({"path": f"run ({p}), experience {exp}", "ms_median": statistics.median(t),
+                            "ms_min": min(t), "steps": len(t), "process_cpu_s": total,
+                            "final_accuracy": runs[0]["final_accuracy"] if runs else None})
+    return records
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--classes", default="10000,100000")
@@ -184,10 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--run-config", default=None, help="time the steps of this run config (see above)")
     args = parser.parse_args(argv)
     args.paths = [p for p in args.paths.split(",") if p]
     args.bench = [m for m in args.bench.split(",") if m]
     torch.set_num_threads(1)
+    if args.run_config:
+        return _print_config(measure_config(args.run_config, args), args)
     results = [r for c in args.classes.split(",") for r in measure(int(c), args)]
     if args.json:
         print(json.dumps(results))
@@ -200,6 +249,19 @@ def main(argv: list[str] | None = None) -> int:
         ratio = "" if r["over_bench_sampled"] is None else f"{r['over_bench_sampled']:.2f}x"
         print(f"{r['classes']:>8}  {r['path']:<26} {r['ms_median']:>10.2f} {r['ms_min']:>8.2f} {r['steps']:>6} "
               f"{ratio:>16}")
+    return 0
+
+
+def _print_config(records: list[dict[str, Any]], args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps(records))
+        return 0
+    print(f"CPU ms per training step inside run_config ({args.run_config}), 1 thread; load "
+          f"{' '.join(open('/proc/loadavg').read().split()[:3])}")
+    print(f"{'path':<34} {'median ms':>10} {'min ms':>8} {'steps':>6} {'run CPU s':>10} {'final acc':>10}")
+    for r in records:
+        print(f"{r['path']:<34} {r['ms_median']:>10.2f} {r['ms_min']:>8.2f} {r['steps']:>6} "
+              f"{r['process_cpu_s']:>10.1f} {r['final_accuracy']:>10.4f}")
     return 0
 
 
