@@ -73,6 +73,15 @@ class Registry(Generic[T]):
         self.get(name)
         return dict(self._traits[name])
 
+    def option_source(self, name: str) -> Callable[..., Any] | None:
+        """The callable whose keyword parameters are entry ``name``'s options (``None``: it takes none).
+
+        Raises:
+            ValueError: if ``name`` is unknown.
+        """
+        self.get(name)
+        return self._options[name]
+
     def options(self, name: str) -> dict[str, inspect.Parameter]:
         """The keyword options of entry ``name`` (name -> parameter, with its default and annotation), in order.
 
@@ -127,6 +136,20 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         """The registered names, sorted."""
         return sorted(self._entries)
+
+    def in_order(self) -> list[str]:
+        """The registered names in the order they were registered (a table's natural row order)."""
+        return list(self._entries)
+
+    def unregister(self, name: str) -> None:
+        """Remove entry ``name`` (a test's temporary entry, say).
+
+        Raises:
+            ValueError: if ``name`` is unknown.
+        """
+        self.get(name)
+        for table in (self._entries, self._options, self._traits):
+            del table[name]
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

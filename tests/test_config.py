@@ -177,3 +177,21 @@ def test_catalogue_lists_the_repository_entries():
 def test_unknown_bank_method_fails_validation():
     with pytest.raises(ConfigError, match=r"bank.method = 'sprase': unknown bank generation method; expected one of"):
         config_from_dict({"scenario": "digits", "strategies": ["ebv"], "bank": {"method": "sprase"}})
+
+
+def test_run_config_and_strategy_spec_share_one_set_of_training_settings():
+    from ebv_cl.continual.strategies import StrategySpec, TrainingSettings
+
+    c = config_from_dict(_base(strategies=["fc+naive", {"head": "fc", "method": "der", "lr": 0.5}]), validate=False)
+    defaults = TrainingSettings().training()
+    assert defaults["momentum"] == 0.9 and defaults["buffer_size"] == 200
+    assert StrategySpec(head="fc", method="naive").training() == defaults
+    assert c.specs[0].training() == c.training()  # the run's settings, built once into each strategy's spec
+    assert c.specs[1].training() == {**c.training(), "lr": 0.5} and c.specs[1].method_options["beta"] == 0.5
+
+
+def test_resolved_config_keeps_its_key_order():
+    keys = list(config_from_dict(_base(), validate=False).to_dict())
+    assert keys == ["name", "scenario", "backbone", "strategies", "seeds", "epochs", "batch_size", "eval_batch_size",
+                    "optimizer", "lr", "momentum", "weight_decay", "buffer_size", "bank", "device", "threads",
+                    "data_root", "progress", "checkpoint", "loggers", "cpus_per_job", "gpus_per_job"]

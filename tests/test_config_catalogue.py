@@ -137,7 +137,7 @@ def test_catalogue_entries_do_not_restate_what_the_code_already_names():
     """One source: a scenario entry equal to a preset says `preset: <name>`; a strategy entry says something that
     `head+method` with the defaults does not."""
     from ebv_cl.continual.scenarios.presets import PRESETS
-    from ebv_cl.continual.strategies.spec import METHOD_OPTIONS
+    from ebv_cl.continual.strategies.methods import method_defaults
     from ebv_cl.run.catalogue import load_entry
 
     for name in SCENARIOS:
@@ -146,7 +146,7 @@ def test_catalogue_entries_do_not_restate_what_the_code_already_names():
         assert not restated, f"scenarios/{name}.yaml restates preset {restated[0]!r}: write `preset: {restated[0]}`"
     for name in STRATEGIES:
         entry = load_entry("strategies", name)
-        defaults = METHOD_OPTIONS.get(entry.get("method"), {})
+        defaults = method_defaults(entry["method"]) if entry.get("method") else {}
         extra = {k: v for k, v in entry.items() if k not in ("head", "method", "method_options")}
         changed = {k: v for k, v in entry.get("method_options", {}).items() if defaults.get(k) != v}
         assert extra or changed, f"strategies/{name}.yaml equals {entry['head']}+{entry.get('method')}: delete it"

@@ -232,9 +232,9 @@ def test_tau_is_chosen_in_the_base_session_only(bench, bank):
 
 
 @pytest.mark.parametrize("options, match", [
-    ({"schedule": "linear"}, "schedule of method 'fscil' must be one of cosine, step, none"),
-    ({"base_epochs": 0}, "base_epochs of method 'fscil' must be >= 1"),
-    ({"align_lr": 0}, "align_lr of method 'fscil' must be > 0"),
+    ({"schedule": "linear"}, "schedule of method 'fscil' = 'linear': expected one of cosine, step, none"),
+    ({"base_epochs": 0}, "base_epochs of method 'fscil' = 0: expected an int >= 1"),
+    ({"align_lr": 0}, "align_lr of method 'fscil' = 0: expected a finite number > 0"),
     ({"session_update": "imprint"}, "'imprint' does not apply to head 'ebv'"),
     ({"shots": 5}, r"unknown option\(s\) \['shots'\] for method 'fscil'"),
 ])

@@ -63,3 +63,21 @@ def test_a_run_without_a_bank_head_generates_no_bank(tmp_path):
     messages: list[str] = []
     run_config(config, out_dir=tmp_path, log=messages.append)
     assert not (tmp_path / "bank.ebv").exists() and not [m for m in messages if "generating the EBV bank" in m]
+
+
+def test_registration_order_option_source_and_unregister():
+    reg = Registry("thing")
+
+    def settings(head, /, *, size: int = 3):
+        return {"size": size}
+
+    reg.register("b", options=settings)(lambda: 2)
+    reg.register("a", options=False)(lambda: 1)
+    assert reg.in_order() == ["b", "a"] and reg.names() == ["a", "b"]
+    assert reg.option_source("b") is settings and reg.option_source("a") is None
+    assert list(reg.options("b")) == ["size"]  # the positional-only head is not an option
+    reg.unregister("b")
+    assert reg.in_order() == ["a"] and "b" not in reg
+    with pytest.raises(ValueError, match="unknown thing 'b'"):
+        reg.unregister("b")
+    reg.register("b")(lambda: 3)  # the name is free again

@@ -10,7 +10,14 @@ import pytest
 from ebv_cl.cli import main
 from ebv_cl.errors import ConfigError
 from ebv_cl.run import BackboneConfig, BankConfig, RunConfig, StrategyConfig, config_from_dict
-from ebv_cl.run.schema import README_BEGIN, README_END, docstring_args, readme_with_schema, schema_markdown
+from ebv_cl.run.schema import (
+    README_BEGIN,
+    README_END,
+    dataclass_docs,
+    docstring_args,
+    readme_with_schema,
+    schema_markdown,
+)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -26,7 +33,7 @@ def test_readme_config_reference_is_the_generated_one():
 
 @pytest.mark.parametrize("cls", [RunConfig, BankConfig, BackboneConfig, StrategyConfig])
 def test_every_config_field_is_documented(cls):
-    docs = docstring_args(cls, section="Attributes")
+    docs = dataclass_docs(cls)
     undocumented = [f.name for f in dataclasses.fields(cls) if f.init and not docs.get(f.name)]
     assert not undocumented, f"add {undocumented} to the Attributes: section of {cls.__name__}'s docstring"
 

@@ -17,19 +17,19 @@ pytest.importorskip("avalanche")
 from ebv_cl.bank import EBVBank  # noqa: E402
 from ebv_cl.continual.strategies import (  # noqa: E402
     HeadedModel,
-    METHOD_NAMES,
     build_strategy,
     check_combination,
     find_headed_model,
     head_names,
     head_param_count,
+    method_names,
     predict_logits,
 )
 from ebv_cl.errors import ConfigError  # noqa: E402
 from ebv_cl.models import create_backbone  # noqa: E402
 
 REJECTED = {("ncm", "icarl"), ("tau_norm", "icarl"), ("tau_norm", "gdumb")}
-GRID = [(h, m) for h in head_names() for m in METHOD_NAMES if (h, m) not in REJECTED]
+GRID = [(h, m) for h in head_names() for m in method_names() if (h, m) not in REJECTED]
 
 
 def tiny_digits(order=(0, 1, 2, 3), per_class=24, test_per_class=8):

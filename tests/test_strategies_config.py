@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from ebv_cl.continual.strategies.names import (
-    METHOD_NAMES,
     check_combination,
     head_names,
+    method_names,
     parse_strategy_name,
     resolve_strategy_name,
 )
-from ebv_cl.continual.strategies.spec import METHOD_OPTIONS, StrategySpec
+from ebv_cl.continual.strategies.spec import StrategySpec
 from ebv_cl.errors import ConfigError
 
 
@@ -36,7 +36,7 @@ def test_parse_strategy_name(name, expected):
         ("ebv+", "must be 'head' or 'head\\+method'"),
         ("a+b+c", "must be 'head' or 'head\\+method'"),
         ("svm+der", "unknown head 'svm'; expected one of: .*ebv"),
-        ("ebv+ewc", "unknown method 'ewc'; expected one of: naive, replay, der, lwf, icarl, gdumb"),
+        ("ebv+ewc", "unknown method 'ewc'; expected one of: naive, replay, der, lwf, icarl, gdumb, fscil"),
         ({"head": "ebv", "methd": "der"}, "unknown strategy key\\(s\\) \\['methd'\\]"),
         ({"method": "der"}, "needs a 'head'"),
         (3, "must be a name like 'ebv\\+der'"),
@@ -58,7 +58,7 @@ def test_every_head_and_method_is_checked():
     assert set(head_names()) == {"ebv", "fc", "ncm", "tau_norm", "hadamard", "angular"}
     rejected = []
     for h in head_names():
-        for m in METHOD_NAMES:
+        for m in method_names():
             try:
                 check_combination(h, m)
             except ConfigError:
@@ -66,15 +66,31 @@ def test_every_head_and_method_is_checked():
     assert sorted(rejected) == [("ncm", "icarl"), ("tau_norm", "gdumb"), ("tau_norm", "icarl")]
 
 
-def test_method_registry_matches_the_names():
-    pytest.importorskip("avalanche")
-    from ebv_cl.continual.strategies import list_methods
+def test_method_names_come_from_the_registry_in_registration_order():
+    from ebv_cl.continual.strategies.methods import METHODS, method_defaults
 
-    assert sorted(METHOD_NAMES) == list_methods() == sorted(METHOD_OPTIONS)
+    assert method_names() == ("naive", "replay", "der", "lwf", "icarl", "gdumb", "fscil")
+    assert sorted(method_names()) == METHODS.names()
+    assert method_defaults("der") == {"alpha": 0.1, "beta": 0.5, "batch_size_mem": None}
+    assert method_defaults("naive") == {}
+    assert [m for m in method_names() if METHODS.traits(m).get("buffer")] == ["replay", "der", "icarl", "gdumb"]
+
+
+def test_validating_a_spec_does_not_import_avalanche():
+    import subprocess
+    import sys
+
+    code = ("import sys; from ebv_cl.continual.strategies import StrategySpec; "
+            "StrategySpec(head='tau_norm', method='fscil', method_options={'schedule': 'step'}); "
+            "from ebv_cl.run.config import config_from_dict; "
+            "config_from_dict({'scenario': 'digits', 'strategies': ['ebv+der', 'ncm']}); "
+            "print([m for m in sys.modules if m.startswith('avalanche')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
 def test_spec_fills_defaults_and_round_trips():
-    spec = StrategySpec(head="ebv", method="der", n_classes_total=10, buffer_size=50,
+    spec = StrategySpec(head="ebv", method="der", buffer_size=50,
                         method_options={"alpha": 0.3}, head_options={"temperature": 0.1})
     assert spec.method_options == {"alpha": 0.3, "beta": 0.5, "batch_size_mem": None}
     d = spec.to_dict()
@@ -86,19 +102,19 @@ def test_spec_fills_defaults_and_round_trips():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"method_options": {"alpha": 1, "gamma": 2}}, r"unknown option\(s\) \['gamma'\] for method 'der'; valid options: alpha, batch_size_mem, beta"),
+        ({"method_options": {"alpha": 1, "gamma": 2}}, r"unknown option\(s\) \['gamma'\] for method 'der'; valid options: alpha, beta, batch_size_mem"),
         ({"head_options": {"temprature": 1}}, r"unknown option\(s\) \['temprature'\] for head 'ebv'; valid options: .*temperature"),
         ({"buffer_size": 0}, "method 'der' keeps a replay memory: buffer_size must be >= 1"),
-        ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, adam, got 'rmsprop'"),
-        ({"lr": 0}, "lr must be > 0.0, got 0.0"),
-        ({"epochs": 1.5}, "epochs must be an int, got 1.5"),
-        ({"batch_size": True}, "batch_size must be an int, got True"),
-        ({"method_options": {"beta": -1}}, "beta of method 'der' must be >= 0.0, got -1.0"),
-        ({"n_classes_total": 0}, "n_classes_total must be >= 1, got 0"),
+        ({"optimizer": "rmsprop"}, "optimizer = 'rmsprop': expected one of sgd, adam"),
+        ({"lr": 0}, r"lr = 0: expected a finite number > 0.0"),
+        ({"momentum": 1.0}, r"momentum = 1.0: expected a finite number >= 0.0 and < 1.0"),
+        ({"epochs": 1.5}, "epochs = 1.5: expected an int >= 1"),
+        ({"batch_size": True}, "batch_size = True: expected an int >= 1"),
+        ({"method_options": {"beta": -1}}, r"beta of method 'der' = -1: expected a finite number >= 0.0"),
     ],
 )
 def test_spec_rejects_bad_settings(kwargs, match):
-    args = {"head": "ebv", "method": "der", "n_classes_total": 10, "buffer_size": 20, **kwargs}
+    args = {"head": "ebv", "method": "der", "buffer_size": 20, **kwargs}
     with pytest.raises(ConfigError, match=match):
         StrategySpec(**args)
 
@@ -106,24 +122,34 @@ def test_spec_rejects_bad_settings(kwargs, match):
 @pytest.mark.parametrize(
     "method,options,match",
     [
-        ("replay", {"storage": "fifo"}, "storage of method 'replay' must be one of class_balanced, reservoir"),
-        ("lwf", {"temperature": 0}, "temperature of method 'lwf' must be > 0.0"),
-        ("icarl", {"fixed_memory": "yes"}, "fixed_memory of method 'icarl' must be true or false"),
+        ("replay", {"storage": "fifo"}, "storage of method 'replay' = 'fifo': expected one of class_balanced"),
+        ("lwf", {"temperature": 0}, "temperature of method 'lwf' = 0: expected a finite number > 0.0"),
+        ("icarl", {"fixed_memory": "yes"}, "fixed_memory of method 'icarl' = 'yes': expected true or false"),
+        ("fscil", {"schedule": "linear"}, "schedule of method 'fscil' = 'linear': expected one of cosine, step"),
+        ("fscil", {"session_update": "means"}, "session_update 'means' does not apply to head 'fc'"),
         ("naive", {"alpha": 1}, r"unknown option\(s\) \['alpha'\] for method 'naive'; valid options: none"),
     ],
 )
 def test_method_option_values_are_checked(method, options, match):
     with pytest.raises(ConfigError, match=match):
-        StrategySpec(head="fc", method=method, n_classes_total=4, buffer_size=8, method_options=options)
+        StrategySpec(head="fc", method=method, buffer_size=8, method_options=options)
 
 
 def test_tau_norm_plugin_options_are_head_options():
-    spec = StrategySpec(head="tau_norm", method="replay", n_classes_total=4, buffer_size=8,
+    spec = StrategySpec(head="tau_norm", method="replay", buffer_size=8,
                         head_options={"holdout_fraction": 0.2, "bias": True})
     assert spec.head_kwargs() == {"bias": True}
     assert spec.plugin_options() == {"holdout_fraction": 0.2, "holdout_max_per_class": 50, "taus": None}
+    for bad, match in [({"holdout_fraction": 1.0}, r"holdout_fraction of head 'tau_norm' = 1.0: expected a finite "
+                                                 r"number > 0.0 and < 1.0"),
+                       ({"holdout_max_per_class": 0}, "holdout_max_per_class of head 'tau_norm' = 0: expected an int"),
+                       ({"taus": []}, r"taus of head 'tau_norm' = \[\]: expected a non-empty list")]:
+        with pytest.raises(ConfigError, match=match):  # refused with the config, before any output is written
+            StrategySpec(head="tau_norm", method="replay", head_options=bad)
+    spec = StrategySpec(head="tau_norm", method="naive", head_options={"taus": [0, 1]})
+    assert spec.plugin_options()["taus"] == [0.0, 1.0]
     with pytest.raises(ConfigError, match=r"unknown option\(s\) \['holdout_fraction'\] for head 'fc'"):
-        StrategySpec(head="fc", method="replay", n_classes_total=4, buffer_size=8,
+        StrategySpec(head="fc", method="replay", buffer_size=8,
                      head_options={"holdout_fraction": 0.2})
 
 

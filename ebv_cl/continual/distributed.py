@@ -9,8 +9,9 @@ averaged across processes and every process ends each experience with the same w
 ``P x batch_size``.
 
 Only what Avalanche 0.6 marks ``supports_distributed`` (and what ebv-cl's head plugins do per class, the same
-on every process) is allowed; ``unsupported_reason`` names the rest and why, and the run refuses them instead
-of training them wrong.
+on every process) is allowed: the registry entries say so (a method's ``data_parallel`` trait, a head plugin's
+``data_parallel`` trait); ``unsupported_reason`` names the rest and why, and the run refuses them instead of
+training them wrong.
 """
 
 from __future__ import annotations
@@ -21,32 +22,30 @@ import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.distributed import DistributedHelper
 
-__all__ = ["DataParallelPlugin", "unsupported_reason", "SUPPORTED_METHODS", "SUPPORTED_HEADS"]
+__all__ = ["DataParallelPlugin", "unsupported_reason"]
 
-SUPPORTED_METHODS = ("naive", "replay")
-SUPPORTED_HEADS = ("fc", "ebv", "hadamard", "angular")
 
-_METHOD_REASONS = {
-    "der": "Avalanche 0.6's DER template draws its buffer minibatches and stores logits per process; its "
-           "buffer would differ between processes (the template has no distributed support)",
-    "icarl": "Avalanche 0.6's ICaRL template computes exemplars and class means on each process's data and "
-             "does not support distributed training",
-    "lwf": "Avalanche 0.6's LwFPlugin is not marked supports_distributed (its teacher's outputs are taken on "
-           "each process's shard without synchronisation)",
-    "gdumb": "GDumb retrains from scratch on its buffer each experience; not wired to data-parallel here yet",
-}
-_HEAD_REASONS = {
-    "ncm": "the NCM head's class means would be computed from each process's share of the data, not all of it",
-    "tau_norm": "tau calibration holds out data per process and picks tau on it; the processes could disagree",
-}
+def _reason(trait: Any) -> str | None:
+    if trait is True:
+        return None
+    return trait if isinstance(trait, str) else "not supported by data-parallel training"
 
 
 def unsupported_reason(head: str, method: str) -> str | None:
-    """Why ``head`` under ``method`` cannot train data-parallel yet, or ``None`` when it can."""
-    if method not in SUPPORTED_METHODS:
-        return f"method {method!r}: " + _METHOD_REASONS.get(method, "not supported by data-parallel training")
-    if head not in SUPPORTED_HEADS:
-        return f"head {head!r}: " + _HEAD_REASONS.get(head, "not supported by data-parallel training")
+    """Why ``head`` under ``method`` cannot train data-parallel yet, or ``None`` when it can.
+
+    A method says so in its ``data_parallel`` trait (``True``, or the reason; absent: not supported); a head
+    is supported unless its ``HEAD_PLUGINS`` entry gives a reason.
+    """
+    from .strategies.head_plugins import HEAD_PLUGINS
+    from .strategies.methods import METHODS
+
+    reason = _reason(METHODS.traits(method).get("data_parallel"))
+    if reason is not None:
+        return f"method {method!r}: {reason}"
+    reason = _reason(HEAD_PLUGINS.traits(head).get("data_parallel", True)) if head in HEAD_PLUGINS else None
+    if reason is not None:
+        return f"head {head!r}: {reason}"
     return None
 
 

@@ -22,7 +22,7 @@ import torch
 from ..errors import BankMismatchError, NotBuiltError
 from ..slots import SlotAllocator
 from ..validation import as_embeddings, check_positive_int
-from .kinds import check_options, create_engine
+from .kinds import check_options, create_engine, index_device
 from .paths import needs_vectors
 from .structured import is_code_bank
 from .rerank import unit_queries
@@ -77,14 +77,7 @@ class BankIndex:
             raise BankMismatchError(f"allocator capacity {allocator.capacity} exceeds the bank's {n_rows} vectors")
         check_options(kind, path, kind_options)
         self.bank, self.allocator, self.kind, self.path = bank, allocator, kind, path
-        if kind == "sharded":
-            if device is not None and torch.device(device).type != "cpu":
-                raise ValueError(
-                    f"kind 'sharded' puts its shards on its devices= option and merges on the CPU; got device={device!r}, "
-                    "expected None or 'cpu'"
-                )
-            device = "cpu"
-        self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = index_device(kind, device)
         self._options = dict(kind_options)
         self._engine: Any = None
         self._build_lock = threading.Lock()

@@ -1,7 +1,7 @@
 """The project parts a run is assembled from, looked up in one place.
 
 The runner only knows these five entry points: ``build_scenario`` (``ebv_cl.continual.scenarios``),
-``create_backbone`` (``ebv_cl.models``), ``build_strategy`` and ``head_param_count``
+``create_backbone`` (``ebv_cl.models``), ``build_from_spec`` and ``head_param_count``
 (``ebv_cl.continual.strategies``) and ``predict`` (class ids from a model's logits). ``Components`` bundles
 them so a test can run the runner on stand-ins; ``default_components()`` imports the real ones lazily (they pull
 in Avalanche, which ``run/`` itself never imports).
@@ -23,7 +23,7 @@ class Components:
 
     build_scenario: Callable[..., Any]
     create_backbone: Callable[..., Any]
-    build_strategy: Callable[..., Any]
+    build_from_spec: Callable[..., Any]
     head_param_count: Callable[[torch.nn.Module], int]
     predict: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]
 
@@ -31,7 +31,7 @@ class Components:
 def default_components() -> Components:
     """The real scenario, backbone and strategy factories of the project."""
     from ..continual.scenarios import build_scenario
-    from ..continual.strategies import build_strategy, head_param_count, predict_logits
+    from ..continual.strategies import build_from_spec, head_param_count, predict_logits
     from ..models import create_backbone
 
     def predict(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -40,7 +40,7 @@ def default_components() -> Components:
     return Components(
         build_scenario=build_scenario,
         create_backbone=create_backbone,
-        build_strategy=build_strategy,
+        build_from_spec=build_from_spec,
         head_param_count=head_param_count,
         predict=predict,
     )

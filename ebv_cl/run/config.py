@@ -63,6 +63,9 @@ from typing import Any, Iterable
 
 import yaml
 
+from ..continual.strategies.names import default_method
+from ..continual.strategies.spec import StrategySpec
+from ..continual.strategies.training import TrainingSettings
 from ..errors import ConfigError
 from .catalogue import load_entry, read_yaml
 from .overrides import apply_overrides
@@ -124,8 +127,8 @@ class StrategyConfig:
     """One strategy: a head under a training method, with their options.
 
     Attributes:
-        head: ``fc``, ``ncm``, ``tau_norm``, ``ebv``, ``hadamard`` or ``angular``.
-        method: ``naive``, ``replay``, ``der``, ``lwf``, ``icarl`` or ``gdumb``; ``null``: ``replay`` when
+        head: A registered head (the per-head table below lists them and their options).
+        method: A registered method (the per-method table below); ``null``: ``replay`` when
             ``buffer_size > 0``, else ``naive``.
         name: Its label in the results (default ``head+method``).
         head_options: The head's options (below, per head).
@@ -147,8 +150,9 @@ class StrategyConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RunConfig:
-    """A whole ``ebv-cl run`` job; see the module docstring for the resolution order.
+class _RunSubject:
+    """What a run compares: its first keys (a base class only so that ``resolved_config.yaml`` lists them before
+    the training settings, as it always has).
 
     Attributes:
         name: Label of the run, used in the default output folder.
@@ -158,14 +162,23 @@ class RunConfig:
         strategies: One entry per strategy, compared side by side: ``head+method``, a short head name, a
             ``strategies/<name>.yaml`` catalogue name, or a mapping (below).
         seeds: Every strategy runs once per seed (the seed draws the class order, subsamples and initialisation).
-        epochs: Epochs per experience.
-        batch_size: Training mini-batch size.
-        eval_batch_size: Evaluation mini-batch size.
-        optimizer: ``sgd`` or ``adam``.
-        lr: Learning rate.
-        momentum: SGD momentum (ignored by Adam).
-        weight_decay: L2 weight decay.
-        buffer_size: Replay memory in samples, the same for every strategy that keeps one.
+    """
+
+    name: str | None = None
+    scenario: dict[str, Any]
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    strategies: list[StrategyConfig]
+    seeds: list[int] = field(default_factory=lambda: [0])
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig(TrainingSettings, _RunSubject):
+    """A whole ``ebv-cl run`` job; see the module docstring for the resolution order.
+
+    The training settings (``epochs`` ... ``buffer_size``) are ``TrainingSettings``, shared with every
+    strategy's ``StrategySpec``; ``specs`` holds those specs, one per strategy, built and checked once here.
+
+    Attributes:
         bank: The EBV bank shared by every strategy and seed (below).
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         threads: CPU threads torch may use during the run (``null``: torch's default; 1 is fastest for small
@@ -179,19 +192,6 @@ class RunConfig:
         gpus_per_job: With ``--workers``: GPUs (may be fractional) Ray reserves for each job.
     """
 
-    name: str | None = None
-    scenario: dict[str, Any]
-    backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    strategies: list[StrategyConfig]
-    seeds: list[int] = field(default_factory=lambda: [0])
-    epochs: int = 1
-    batch_size: int = 32
-    eval_batch_size: int = 256
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    buffer_size: int = 200
     bank: BankConfig = field(default_factory=BankConfig)
     device: str = "cpu"
     threads: int | None = None
@@ -201,39 +201,37 @@ class RunConfig:
     loggers: list[str] = field(default_factory=list)
     cpus_per_job: float = 1.0
     gpus_per_job: float = 0.0
+    specs: tuple[Any, ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
-        default = "replay" if self.buffer_size > 0 else "naive"
+        super().__post_init__()
+        default = default_method(self.buffer_size)
         filled = [s if s.method is not None else replace(s, method=default) for s in self.strategies]
         object.__setattr__(self, "strategies", filled)
         _check_values(self)
+        object.__setattr__(self, "specs", tuple(_spec(self, i, s) for i, s in enumerate(filled)))
 
     def to_dict(self) -> dict[str, Any]:
         """The plain mapping form (``config_from_dict(c.to_dict()) == c``)."""
         return to_mapping(self)
 
 
-_OPTIMIZERS = ("sgd", "adam")
+def _spec(c: RunConfig, i: int, s: StrategyConfig) -> Any:
+    """Strategy ``s``'s ``StrategySpec``: its head, method and options with the run's training settings."""
+    settings = c.training() | ({"lr": s.lr} if s.lr is not None else {})
+    try:
+        return StrategySpec(head=s.head, method=s.method, head_options=dict(s.head_options),
+                            method_options=dict(s.method_options), **settings)
+    except (ConfigError, ValueError, TypeError) as exc:
+        raise ConfigError(f"strategies[{i}] ({s.label}): {exc}") from None
 
 
 def _check_values(c: RunConfig) -> None:
-    positive = {"epochs": c.epochs, "batch_size": c.batch_size, "eval_batch_size": c.eval_batch_size}
-    for key, value in positive.items():
-        if value < 1:
-            raise ConfigError(f"{key} = {value}: expected an int >= 1")
-    for key, value in {"buffer_size": c.buffer_size, "bank.seed": c.bank.seed}.items():
-        if value < 0:
-            raise ConfigError(f"{key} = {value}: expected an int >= 0")
-    for key, value in {"lr": c.lr, "momentum": c.momentum, "weight_decay": c.weight_decay}.items():
-        if not (math.isfinite(value) and value >= 0):
-            raise ConfigError(f"{key} = {value}: expected a finite number >= 0")
-    if c.momentum >= 1:
-        raise ConfigError(f"momentum = {c.momentum}: expected a number in [0, 1) (1 or more never forgets a step)")
     for seed in c.seeds:
         if not 0 <= seed < 2**32:
             raise ConfigError(f"seeds = {c.seeds}: expected ints in [0, 2**32), got {seed}")
-    if c.optimizer not in _OPTIMIZERS:
-        raise ConfigError(f"optimizer = {c.optimizer!r}: expected one of {', '.join(_OPTIMIZERS)}")
+    if c.bank.seed < 0:
+        raise ConfigError(f"bank.seed = {c.bank.seed}: expected an int >= 0")
     if not c.seeds:
         raise ConfigError("seeds = []: expected at least one seed")
     if len(set(c.seeds)) != len(c.seeds):
@@ -251,9 +249,6 @@ def _check_values(c: RunConfig) -> None:
     for key, value in {"cpus_per_job": c.cpus_per_job, "gpus_per_job": c.gpus_per_job}.items():
         if value < 0 or value != value:
             raise ConfigError(f"{key} = {value}: expected a number >= 0")
-    for i, s in enumerate(c.strategies):
-        if s.lr is not None and not (math.isfinite(s.lr) and s.lr > 0):
-            raise ConfigError(f"strategies[{i}].lr = {s.lr}: expected a finite number > 0 or null")
     if c.bank.time_budget is not None and not (math.isfinite(c.bank.time_budget) and c.bank.time_budget > 0):
         raise ConfigError(f"bank.time_budget = {c.bank.time_budget}: expected a finite number > 0 or null")
 

@@ -47,10 +47,10 @@ def check_data_parallel(config: RunConfig) -> None:
                           + ". Run them without torchrun (or with --workers to run jobs in parallel).")
 
 
-def _with_plugin(build_strategy: Callable[..., Any], plugin: Any) -> Callable[..., Any]:
-    def build(**kwargs: Any) -> Any:
+def _with_plugin(build_from_spec: Callable[..., Any], plugin: Any) -> Callable[..., Any]:
+    def build(spec: Any, **kwargs: Any) -> Any:
         kwargs["plugins"] = [*kwargs.get("plugins", ()), plugin]
-        return build_strategy(**kwargs)
+        return build_from_spec(spec, **kwargs)
 
     return build
 
@@ -93,7 +93,7 @@ def run_data_parallel(
                 shutil.copyfile(out / "bank.ebv", mine / "bank.ebv")
             out = mine
         parts = default_components()
-        parts = replace(parts, build_strategy=_with_plugin(parts.build_strategy, DataParallelPlugin()))
+        parts = replace(parts, build_from_spec=_with_plugin(parts.build_from_spec, DataParallelPlugin()))
         log = (lambda m: print(m, file=sys.stderr, flush=True)) if rank == 0 else (lambda m: None)
         folder = run_config(config, out_dir=out, resume=resume, components=parts, log=log,
                             progress=progress if rank == 0 else False)

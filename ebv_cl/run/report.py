@@ -83,10 +83,10 @@ def merge_results(folders: Sequence[str | Path]) -> tuple[str, list[dict[str, An
 
 def _canonical_order(runs: list[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
     """Runs sorted by method (registry order), then head (the baseline first, then registry order), then seed."""
-    from ..continual.strategies.names import METHOD_NAMES
+    from ..continual.strategies.names import method_names
     from ..heads import list_heads
 
-    methods = {m: i for i, m in enumerate(METHOD_NAMES)}
+    methods = {m: i for i, m in enumerate(method_names())}
     heads = {h: i for i, h in enumerate([baseline, *[h for h in list_heads() if h != baseline]])}
     return sorted(runs, key=lambda r: (methods.get(r["method"], len(methods)), r["method"],
                                        heads.get(r["head"], len(heads)), r["head"], r["seed"]))

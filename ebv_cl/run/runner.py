@@ -109,6 +109,7 @@ class _Runner:
         self.device = resolve_device(config.device)
         self._scenarios: dict[int, Any] = {}
         self._bank: Any = None
+        self.specs = {s.label: spec for s, spec in zip(config.strategies, config.specs)}
 
     def scenario(self, seed: int) -> Any:
         """The stream of ``seed``; only the latest seed's stream is kept (runs go seed by seed)."""
@@ -200,28 +201,16 @@ class _Runner:
         return bank
 
     def build(self, s: StrategyConfig, seed: int, built: Any) -> Any:
-        c = self.config
         backbone = self.backbone(built)
-        strategy, _model = self.parts.build_strategy(
-            head=s.head,
-            method=s.method,
+        strategy, _model = self.parts.build_from_spec(
+            self.specs[s.label],
             backbone=backbone,
             n_classes_total=built.n_classes,
             bank=self.bank(built, int(backbone.feature_dim)),
-            head_options=dict(s.head_options),
-            method_options=dict(s.method_options),
-            buffer_size=c.buffer_size,
-            epochs=c.epochs,
-            batch_size=c.batch_size,
-            eval_batch_size=c.eval_batch_size,
-            lr=s.lr if s.lr is not None else c.lr,
-            optimizer=c.optimizer,
-            momentum=c.momentum,
-            weight_decay=c.weight_decay,
-            device=self.device,
             seed=seed,
+            device=self.device,
             plugins=[ProgressBars(f"{s.label} seed {seed}", enabled=self.progress)],
-            **({"evaluator": self.evaluator(s, seed)} if c.loggers else {}),
+            **({"evaluator": self.evaluator(s, seed)} if self.config.loggers else {}),
         )
         return strategy
 

@@ -1,10 +1,11 @@
 """Check a run config's names and sections against the registries that own them, before any training.
 
-The run config only knows its own keys; the scenario section (``ebv_cl.continual.scenarios``), the dataset
-(``ebv_cl.data``), the backbone (``ebv_cl.models``), the heads, methods, their options and combinations
-(``ebv_cl.continual.strategies``) and the bank generation method (``ebv_cl.bank``) are validated by the modules
-that define them. Every failure becomes a ``ConfigError`` that says where in the config the bad value sits, so a
-typo fails in a second instead of after the first strategy has trained.
+The run config checks its own keys and builds every strategy's ``StrategySpec`` (heads, methods, their options
+and combinations, checked by ``ebv_cl.continual.strategies``); the scenario section
+(``ebv_cl.continual.scenarios``), the dataset (``ebv_cl.data``), the backbone (``ebv_cl.models``) and the bank
+generation method (``ebv_cl.bank``) are validated here by the modules that define them. Every failure becomes a
+``ConfigError`` that says where in the config the bad value sits, so a typo fails in a second instead of after
+the first strategy has trained.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError, EbvClError
 
-__all__ = ["validate_components", "validate_scenario", "validate_strategies"]
+__all__ = ["validate_components", "validate_scenario"]
 
 _ERRORS = (EbvClError, ValueError, TypeError)
 
@@ -32,29 +33,9 @@ def validate_scenario(spec: Mapping[str, Any]) -> None:
         raise ConfigError(f"scenario: {exc}") from None
 
 
-def validate_strategies(config: Any) -> None:
-    """Check every strategy: head, method, their pairing and options, with the run's shared settings.
-
-    Raises:
-        ConfigError: naming the strategy (``strategies[i] (label)``) and the problem.
-    """
-    from ..continual.strategies import StrategySpec
-
-    for i, s in enumerate(config.strategies):
-        try:
-            StrategySpec(
-                head=s.head, method=s.method, n_classes_total=1, head_options=dict(s.head_options),
-                method_options=dict(s.method_options), buffer_size=config.buffer_size, epochs=config.epochs,
-                batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
-                lr=s.lr if s.lr is not None else config.lr,
-                optimizer=config.optimizer, momentum=config.momentum, weight_decay=config.weight_decay,
-            )
-        except _ERRORS as exc:
-            raise ConfigError(f"strategies[{i}] ({s.label}): {exc}") from None
-
-
 def validate_components(config: Any) -> None:
-    """Validate ``config``'s scenario, backbone, strategies and bank method against their registries.
+    """Validate ``config``'s scenario, backbone, loggers and bank method against their registries (its
+    strategies were checked when it was built: ``RunConfig.specs``).
 
     Args:
         config: A ``RunConfig``.
@@ -70,7 +51,6 @@ def validate_components(config: Any) -> None:
             f"backbone.name = {config.backbone.name!r}: unknown backbone; expected one of: "
             f"{', '.join(list_backbones())}"
         )
-    validate_strategies(config)
     from ..continual.loggers import check_loggers
 
     check_loggers(config.loggers)

@@ -3,7 +3,8 @@
 ``build_strategy(head=..., method=..., backbone=..., n_classes_total=..., ...)`` returns a stock Avalanche
 strategy and the model to evaluate (``model(x).argmax(1)`` is the class id). ``parse_strategy_name`` reads
 ``"ebv+der"`` or a short head name; ``check_combination`` rejects meaningless pairs; ``METHODS`` is the
-method registry. Names resolve lazily, so importing ``HeadedModel`` does not import Avalanche.
+method registry (each entry carries its options and traits), ``HEAD_PLUGINS`` the heads' Avalanche plugins.
+Names resolve lazily, so importing ``HeadedModel`` or validating a ``StrategySpec`` does not import Avalanche.
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ _LAZY = {
     "find_headed_model": ".model",
     "head_param_count": ".model",
     "predict_logits": ".model",
-    "METHOD_NAMES": ".names",
+    "method_names": ".names",
+    "default_method": ".names",
     "head_names": ".names",
     "check_combination": ".names",
     "parse_strategy_name": ".names",
     "resolve_strategy_name": ".names",
     "strategy_name": ".names",
     "StrategySpec": ".spec",
-    "METHOD_OPTIONS": ".spec",
-    "HEAD_PLUGIN_OPTIONS": ".spec",
-    "BUFFER_METHODS": ".spec",
+    "TrainingSettings": ".training",
     "METHODS": ".methods",
     "MethodParts": ".methods",
     "list_methods": ".methods",
+    "method_defaults": ".methods",
+    "HEAD_PLUGINS": ".head_plugins",
     "build_strategy": ".factory",
     "build_from_spec": ".factory",
     "silent_evaluator": ".factory",

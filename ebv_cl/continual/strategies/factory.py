@@ -24,13 +24,15 @@ from avalanche.training.plugins import EvaluationPlugin
 from torch import nn
 
 from ...bank import EBVBank
-from ...errors import ConfigError
+from ...errors import ConfigError, UnknownOptionError
 from ...heads import HEADS, create_head
-from ..plugins import ClassAllocationPlugin, HeadLoss, NCMMeansPlugin, TauCalibrationPlugin
+from ..plugins import HeadLoss
+from .head_plugins import head_plugins
 from .methods import METHODS, MethodParts, training_output_of
 from .model import HeadedModel
 from .names import resolve_strategy_name
 from .spec import StrategySpec
+from .training import TrainingSettings, check_int, training_fields
 
 __all__ = ["build_strategy", "build_from_spec", "silent_evaluator"]
 
@@ -52,29 +54,17 @@ def _feature_dim(backbone: nn.Module) -> int:
     return dim
 
 
-def _make_head(spec: StrategySpec, in_features: int, bank: EBVBank | None) -> nn.Module:
+def _make_head(spec: StrategySpec, in_features: int, bank: EBVBank | None, *, n_classes_total: int, seed: int
+               ) -> nn.Module:
     kwargs = spec.head_kwargs()
     traits = HEADS.traits(spec.head)
     if traits.get("seeded"):
-        kwargs.setdefault("seed", spec.seed)
+        kwargs.setdefault("seed", seed)
     if traits.get("capacity_option") and bank is None:
-        kwargs.setdefault(traits["capacity_option"], spec.n_classes_total)
+        kwargs.setdefault(traits["capacity_option"], n_classes_total)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
+        torch.manual_seed(seed)
         return create_head(spec.head, in_features, bank=bank, **kwargs)
-
-
-def _head_plugins(spec: StrategySpec) -> list[SupervisedPlugin]:
-    plugins: list[SupervisedPlugin] = []
-    if spec.head == "tau_norm":
-        opts = spec.plugin_options()
-        plugins.append(TauCalibrationPlugin(fraction=opts["holdout_fraction"],
-                                            max_per_class=opts["holdout_max_per_class"],
-                                            seed=spec.seed, taus=opts["taus"]))
-    plugins.append(ClassAllocationPlugin())
-    if spec.head == "ncm":
-        plugins.append(NCMMeansPlugin())
-    return plugins
 
 
 def _optimizer_factory(spec: StrategySpec):
@@ -90,7 +80,10 @@ def build_from_spec(
     spec: StrategySpec,
     *,
     backbone: nn.Module,
+    n_classes_total: int,
     bank: EBVBank | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
     evaluator: EvaluationPlugin | None = None,
     plugins: Sequence[SupervisedPlugin] = (),
 ) -> tuple[Any, nn.Module]:
@@ -99,7 +92,12 @@ def build_from_spec(
     Args:
         spec: The validated settings.
         backbone: Maps inputs to features; must expose ``feature_dim``. Trained in place.
-        bank: The EBV bank (required by ``ebv``; ``hadamard`` takes its size from it when given).
+        n_classes_total: The number of class ids of the stream (outputs are indexed ``0 .. n-1``).
+        bank: The EBV bank (required by heads with the ``needs_bank`` trait; a head with a ``capacity_option``
+            takes its size from it when given, else from ``n_classes_total``).
+        seed: Seeds the head's initialisation and the head's plugins (EBV's negative sampling, tau's held-out
+            split); the global RNG is neither seeded nor advanced.
+        device: Where the model trains.
         evaluator: Avalanche's evaluation plugin; ``None`` gives a silent one (``silent_evaluator``).
         plugins: Extra plugins, appended after the strategy's own (the sequence is not modified). Under the
             ``FEATURE_OUTPUT_METHODS`` the training output is features, not logits (``HeadedModel``): a plugin
@@ -110,23 +108,27 @@ def build_from_spec(
         class id (``argmax(1)`` is the prediction).
 
     Raises:
-        ConfigError: on a backbone without ``feature_dim``, a missing bank or an invalid head option.
+        ConfigError: on a backbone without ``feature_dim``, a bad class count or seed, a missing bank or an
+            invalid head option.
     """
     if not isinstance(spec, StrategySpec):
         raise TypeError(f"spec must be a StrategySpec, got {type(spec).__name__}")
     if not isinstance(backbone, nn.Module):
         raise TypeError(f"backbone must be a torch.nn.Module, got {type(backbone).__name__}")
-    head = _make_head(spec, _feature_dim(backbone), bank)
-    model = HeadedModel(backbone, head, num_outputs=spec.n_classes_total,
-                        training_output=training_output_of(spec.method)).to(spec.device)
+    n_classes_total = check_int(n_classes_total, "n_classes_total", low=1)
+    seed = check_int(seed, "seed", low=0)
+    head = _make_head(spec, _feature_dim(backbone), bank, n_classes_total=n_classes_total, seed=seed)
+    model = HeadedModel(backbone, head, num_outputs=n_classes_total,
+                        training_output=training_output_of(spec.method)).to(str(device))
     parts = MethodParts(
         spec=spec,
         model=model,
         optimizer_factory=_optimizer_factory(spec),
         criterion=HeadLoss(model),
-        head_plugins=_head_plugins(spec),
+        head_plugins=head_plugins(spec.head, spec.plugin_options(), seed=seed),
         extra_plugins=list(plugins),
         evaluator=evaluator if evaluator is not None else silent_evaluator(),
+        device=str(device),
     )
     strategy = METHODS.create(spec.method, parts)
     return strategy, strategy.model
@@ -141,22 +143,17 @@ def build_strategy(
     bank: EBVBank | None = None,
     head_options: Mapping[str, Any] | None = None,
     method_options: Mapping[str, Any] | None = None,
-    buffer_size: int = 0,
-    epochs: int = 1,
-    batch_size: int = 32,
-    eval_batch_size: int = 256,
-    lr: float = 0.01,
-    optimizer: str = "sgd",
-    momentum: float = 0.0,
-    weight_decay: float = 0.0,
-    device: str | torch.device = "cpu",
     seed: int = 0,
+    device: str | torch.device = "cpu",
     evaluator: EvaluationPlugin | None = None,
     plugins: Sequence[SupervisedPlugin] = (),
+    **training: Any,
 ) -> tuple[Any, nn.Module]:
-    """Build ``head`` under ``method`` as an Avalanche strategy; see ``StrategySpec`` for the settings.
+    """Build ``head`` under ``method`` as an Avalanche strategy: ``StrategySpec`` then ``build_from_spec``.
 
-    ``method=None`` (a short strategy name) means ``replay`` when ``buffer_size > 0``, else ``naive``.
+    ``method=None`` (a short strategy name) means ``replay`` when ``buffer_size > 0``, else ``naive``;
+    ``**training`` are the ``TrainingSettings`` (``epochs``, ``batch_size``, ``eval_batch_size``, ``optimizer``,
+    ``lr``, ``momentum``, ``weight_decay``, ``buffer_size``), with their defaults when not given.
 
     Returns:
         ``(strategy, model)``, as ``build_from_spec``.
@@ -164,12 +161,14 @@ def build_strategy(
     Raises:
         ConfigError: on an unknown head, method or option, an invalid value or a rejected pair.
     """
+    unknown = sorted(set(training) - set(training_fields()))
+    if unknown:
+        raise UnknownOptionError(f"build_strategy() got unknown keyword(s) {unknown}; training settings are: "
+                                 f"{', '.join(training_fields())}")
     if method is None:
+        buffer_size = training.get("buffer_size", TrainingSettings().buffer_size)
         head, method = resolve_strategy_name(head, buffer_size=buffer_size)
-    spec = StrategySpec(
-        head=head, method=method, n_classes_total=n_classes_total,
-        head_options=dict(head_options or {}), method_options=dict(method_options or {}),
-        buffer_size=buffer_size, epochs=epochs, batch_size=batch_size, eval_batch_size=eval_batch_size,
-        lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay, device=str(device), seed=seed,
-    )
-    return build_from_spec(spec, backbone=backbone, bank=bank, evaluator=evaluator, plugins=plugins)
+    spec = StrategySpec(head=head, method=method, head_options=dict(head_options or {}),
+                        method_options=dict(method_options or {}), **training)
+    return build_from_spec(spec, backbone=backbone, n_classes_total=n_classes_total, bank=bank, seed=seed,
+                           device=device, evaluator=evaluator, plugins=plugins)

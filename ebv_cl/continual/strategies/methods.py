@@ -1,35 +1,44 @@
-"""The training methods: a registry of builders, each making one stock Avalanche 0.6 strategy.
+"""The training methods: one registry entry each, carrying its builder, its options and its traits.
 
-Each builder takes the prepared ``MethodParts`` (model, optimizer, criterion, the head's plugins, the common
-Avalanche arguments) and returns the strategy: ``naive``, ``replay`` (``ReplayPlugin`` with a
-``ClassBalancedBuffer`` or ``ReservoirSamplingBuffer``), ``lwf`` (``LwFPlugin``) and ``gdumb``
-(``GDumbPlugin``) on the stock ``SupervisedTemplate``; ``der`` and ``icarl`` with Avalanche's ``DER`` and
-``ICaRL`` strategies, whose logic lives in their templates. The head's plugins come first (class allocation
-must precede every other callback), then the method's, then the caller's extra plugins. Lists are always
-fresh: Avalanche's strategies append to the list they get.
+An entry is registered with ``METHODS.register(name, options=<settings function>, **traits)`` on its builder:
+
+- the builder takes the prepared ``MethodParts`` (model, optimizer, criterion, the head's plugins, the common
+  Avalanche arguments) and returns one stock Avalanche 0.6 strategy;
+- the settings function takes the head's name (positional) and the method's options as keywords with their
+  defaults, checks them and returns them normalised (``StrategySpec`` calls it; its keyword defaults are the
+  documented defaults, ``ebv-cl config --schema`` reads them and its ``Args:``);
+- the traits say what callers need without switching on the name: ``buffer`` (keeps a replay memory of
+  ``buffer_size`` samples), ``rejects`` (heads it cannot train, each with the reason) and ``data_parallel``
+  (``True``, or why it cannot train under ``torchrun`` yet).
+
+Adding a method is one decorated builder (here or in any module that registers before the run is configured).
+``naive``, ``replay`` (``ReplayPlugin`` with a ``ClassBalancedBuffer`` or ``ReservoirSamplingBuffer``),
+``lwf`` (``LwFPlugin``), ``gdumb`` (``GDumbPlugin``) and ``fscil`` (``FewShotSessionsPlugin``) run on the stock
+``SupervisedTemplate``; ``der`` and ``icarl`` on Avalanche's ``DER`` and ``ICaRL``, whose logic lives in their
+templates. The head's plugins come first (class allocation must precede every other callback), then the
+method's, then the caller's extra plugins. Lists are always fresh: Avalanche's strategies append to the list
+they get. Builders import Avalanche when called, so validating a config does not import it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
-from avalanche.core import SupervisedPlugin
-from avalanche.training import DER, ICaRL
-from avalanche.training.plugins import GDumbPlugin, LwFPlugin, ReplayPlugin
-from avalanche.training.storage_policy import ClassBalancedBuffer, ReservoirSamplingBuffer
-from avalanche.training.templates import SupervisedTemplate
 from torch import nn
 
+from ...errors import ConfigError
 from ...registry import Registry
-from ..plugins import DERLogitsPlugin, KeepModelPlugin, SeenClassNCM, TauCalibrationPlugin
-from ..plugins.fscil import FewShotSessionsPlugin
 from ..sessions import resolve_session_update
 from .model import HeadedModel
-from .spec import StrategySpec
+from .training import check_int, check_number
 
-__all__ = ["FEATURE_OUTPUT_METHODS", "METHODS", "MethodParts", "list_methods", "training_output_of"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .spec import StrategySpec
+
+__all__ = ["FEATURE_OUTPUT_METHODS", "METHODS", "MethodParts", "list_methods", "method_defaults", "method_options",
+           "training_output_of"]
 
 FEATURE_OUTPUT_METHODS = frozenset({"naive", "replay", "gdumb", "fscil"})
 """Methods whose strategy reads the training output only through the criterion: their ``HeadedModel`` returns
@@ -48,21 +57,23 @@ class MethodParts:
 
     Attributes:
         spec: The validated settings.
-        model: The ``HeadedModel`` (class-id outputs of width ``spec.n_classes_total``).
+        model: The ``HeadedModel`` (class-id outputs of width ``num_outputs``, the stream's class count).
         optimizer_factory: Builds the optimizer over a list of parameters.
         criterion: The loss used where the method takes a criterion (``HeadLoss``).
         head_plugins: The head's plugins (allocation first), a fresh list.
         extra_plugins: The caller's plugins, a fresh list.
         evaluator: Avalanche's evaluation plugin.
+        device: Where the model trains.
     """
 
     spec: StrategySpec
     model: HeadedModel
     optimizer_factory: Callable[[list[nn.Parameter]], torch.optim.Optimizer]
     criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    head_plugins: list[SupervisedPlugin]
-    extra_plugins: list[SupervisedPlugin]
+    head_plugins: list[Any]
+    extra_plugins: list[Any]
     evaluator: Any
+    device: str = "cpu"
 
     def common(self) -> dict[str, Any]:
         """The keyword arguments every Avalanche strategy takes."""
@@ -70,12 +81,14 @@ class MethodParts:
             "train_mb_size": self.spec.batch_size,
             "train_epochs": self.spec.epochs,
             "eval_mb_size": self.spec.eval_batch_size,
-            "device": self.spec.device,
+            "device": self.device,
             "evaluator": self.evaluator,
         }
 
-    def template(self, method_plugins: list[SupervisedPlugin], *, first: bool = False) -> SupervisedTemplate:
+    def template(self, method_plugins: list[Any], *, first: bool = False) -> Any:
         """A stock ``SupervisedTemplate`` with the method's plugins after (or, ``first``, before) the head's."""
+        from avalanche.training.templates import SupervisedTemplate
+
         plugins = (method_plugins + self.head_plugins) if first else (self.head_plugins + method_plugins)
         return SupervisedTemplate(
             model=self.model,
@@ -86,18 +99,64 @@ class MethodParts:
         )
 
 
-METHODS: Registry[SupervisedTemplate] = Registry("method")
+METHODS: Registry[Any] = Registry("method")
 
 
-@METHODS.register("naive")
-def _naive(parts: MethodParts) -> SupervisedTemplate:
+def method_options(method: str, head: str, given: dict[str, Any] | None) -> dict[str, Any]:
+    """``given`` options of ``method`` (under ``head``) checked, with the defaults filled in.
+
+    Raises:
+        ValueError: on an unknown method.
+        UnknownOptionError: on an option the method does not take (a ``ConfigError``; lists the valid ones).
+        ConfigError: on a bad value (the method's settings function says which).
+    """
+    given = dict(given or {})
+    METHODS.check_options(method, given)
+    settings = METHODS.option_source(method)
+    return {} if settings is None else dict(settings(head, **given))
+
+
+def method_defaults(method: str) -> dict[str, Any]:
+    """The options of ``method`` and their defaults."""
+    return {name: p.default for name, p in METHODS.options(method).items()}
+
+
+def _where(method: str, key: str) -> str:
+    return f"{key} of method {method!r}"
+
+
+def _memory_batch(method: str, value: int | None) -> int | None:
+    return None if value is None else check_int(value, _where(method, "batch_size_mem"), low=1)
+
+
+@METHODS.register("naive", options=False, data_parallel=True)
+def _naive(parts: MethodParts) -> Any:
     """Fine-tuning: the stock template with the head's plugins only."""
     return parts.template([])
 
 
-@METHODS.register("replay")
-def _replay(parts: MethodParts) -> SupervisedTemplate:
+_STORAGES = ("class_balanced", "reservoir")
+
+
+def _replay_options(head: str, /, *, storage: str = "class_balanced", batch_size_mem: int | None = None
+                    ) -> dict[str, Any]:
+    """The options, checked and normalised (keyword defaults are the documented defaults).
+
+    Args:
+        storage: The buffer: ``class_balanced`` (equal share per seen class) or ``reservoir`` (uniform sample).
+        batch_size_mem: Replayed samples per minibatch (``null``: ``batch_size``).
+    """
+    if storage not in _STORAGES:
+        raise ConfigError(f"{_where('replay', 'storage')} = {storage!r}: expected one of {', '.join(_STORAGES)}")
+    return {"storage": storage, "batch_size_mem": _memory_batch("replay", batch_size_mem)}
+
+
+@METHODS.register("replay", options=_replay_options, buffer=True, data_parallel=True)
+def _replay(parts: MethodParts) -> Any:
     """Experience replay from a class-balanced (default) or reservoir buffer of ``buffer_size`` samples."""
+    from avalanche.training.plugins import ReplayPlugin
+    from avalanche.training.storage_policy import ClassBalancedBuffer, ReservoirSamplingBuffer
+
     size, opts = parts.spec.buffer_size, parts.spec.method_options
     storage = (ClassBalancedBuffer(max_size=size, adaptive_size=True) if opts["storage"] == "class_balanced"
                else ReservoirSamplingBuffer(max_size=size))
@@ -105,14 +164,37 @@ def _replay(parts: MethodParts) -> SupervisedTemplate:
     return parts.template([replay])
 
 
-@METHODS.register("der")
-def _der(parts: MethodParts) -> SupervisedTemplate:
+def _der_options(head: str, /, *, alpha: float | list[float] = 0.1, beta: float = 0.5,
+                 batch_size_mem: int | None = None) -> dict[str, Any]:
+    """The options, checked and normalised (keyword defaults are the documented defaults).
+
+    Args:
+        alpha: Weight of the MSE between the stored and the current logits of replayed samples.
+        beta: Weight of the cross-entropy on replayed samples.
+        batch_size_mem: Replayed samples per minibatch (``null``: ``min(batch_size, buffer_size)``).
+    """
+    if isinstance(alpha, (list, tuple)):
+        alpha = [check_number(a, _where("der", "alpha[]")) for a in alpha]
+    else:
+        alpha = check_number(alpha, _where("der", "alpha"))
+    return {"alpha": alpha, "beta": check_number(beta, _where("der", "beta")),
+            "batch_size_mem": _memory_batch("der", batch_size_mem)}
+
+
+@METHODS.register("der", options=_der_options, buffer=True, data_parallel=(
+    "Avalanche 0.6's DER template draws its buffer minibatches and stores logits per process; its buffer would "
+    "differ between processes (the template has no distributed support)"))
+def _der(parts: MethodParts) -> Any:
     """Avalanche's DER++ (``alpha``: logit MSE, ``beta``: replayed CE) with padded stored logits.
 
     Batches that replay use DER's own loss (cross-entropy on the class-id logits plus the two replay terms),
     not the head's ``training_loss``; the head's loss is used only before the buffer can fill a replay batch.
     For ``ncm`` the logits DER sees are raw cosines (no temperature), so its cross-entropy is a weak signal.
     """
+    from avalanche.training import DER
+
+    from ..plugins import DERLogitsPlugin
+
     spec, opts = parts.spec, parts.spec.method_options
     mem_batch = opts["batch_size_mem"] or min(spec.batch_size, spec.buffer_size)
     return DER(
@@ -128,27 +210,62 @@ def _der(parts: MethodParts) -> SupervisedTemplate:
     )
 
 
-@METHODS.register("lwf")
-def _lwf(parts: MethodParts) -> SupervisedTemplate:
+def _lwf_options(head: str, /, *, alpha: float | list[float] = 1.0, temperature: float = 2.0) -> dict[str, Any]:
+    """The options, checked and normalised (keyword defaults are the documented defaults).
+
+    Args:
+        alpha: Weight of the distillation loss (a list: one weight per experience).
+        temperature: Softmax temperature of the distillation.
+    """
+    if isinstance(alpha, (list, tuple)):
+        alpha = [check_number(a, _where("lwf", "alpha[]")) for a in alpha]
+    else:
+        alpha = check_number(alpha, _where("lwf", "alpha"))
+    return {"alpha": alpha, "temperature": check_number(temperature, _where("lwf", "temperature"), strict=True)}
+
+
+@METHODS.register("lwf", options=_lwf_options, data_parallel=(
+    "Avalanche 0.6's LwFPlugin is not marked supports_distributed (its teacher's outputs are taken on each "
+    "process's shard without synchronisation)"))
+def _lwf(parts: MethodParts) -> Any:
     """Learning without Forgetting: distillation of the previous model's outputs on the old classes."""
+    from avalanche.training.plugins import LwFPlugin
+
     opts = parts.spec.method_options
     return parts.template([LwFPlugin(alpha=opts["alpha"], temperature=opts["temperature"])])
 
 
-@METHODS.register("gdumb")
-def _gdumb(parts: MethodParts) -> SupervisedTemplate:
-    """GDumb: retrain from the initial model on a class-balanced buffer at every experience."""
-    gdumb = GDumbPlugin(mem_size=parts.spec.buffer_size)
-    return parts.template([gdumb, KeepModelPlugin(parts.model)], first=True)
+def _icarl_options(head: str, /, *, fixed_memory: bool = True) -> dict[str, Any]:
+    """The options, checked and normalised (keyword defaults are the documented defaults).
+
+    Args:
+        fixed_memory: Keep ``buffer_size`` exemplars in all (``false``: ``buffer_size`` per class).
+    """
+    if not isinstance(fixed_memory, bool):
+        raise ConfigError(f"{_where('icarl', 'fixed_memory')} = {fixed_memory!r}: expected true or false")
+    return {"fixed_memory": fixed_memory}
 
 
-@METHODS.register("icarl")
-def _icarl(parts: MethodParts) -> SupervisedTemplate:
+@METHODS.register("icarl", options=_icarl_options, buffer=True, rejects={
+    "ncm": "iCaRL trains the backbone through a classifier's logits (sigmoid + distillation) and then classifies "
+           "by its own nearest mean of exemplars; the ncm head has no trainable classifier to give those logits, "
+           "so 'ncm+icarl' would be iCaRL without its training classifier. Use icarl with fc (the original "
+           "iCaRL), ebv, hadamard or angular, or ncm with replay",
+    "tau_norm": "tau-norm only rescales the classifier used at prediction time, and iCaRL predicts with its own "
+                "nearest mean of exemplars instead, so 'tau_norm+icarl' would silently be 'fc+icarl'. Use fc+icarl",
+}, data_parallel=(
+    "Avalanche 0.6's ICaRL template computes exemplars and class means on each process's data and does not "
+    "support distributed training"))
+def _icarl(parts: MethodParts) -> Any:
     """Avalanche's iCaRL: the head trains the representation; prediction is by nearest mean of exemplars.
 
     The strategy's model is Avalanche's ``TrainEvalModel(backbone, HeadedModel(Identity, head), NCM)``; its
     eval-mode output is iCaRL's class-id scores (classes without exemplars padded, see ``SeenClassNCM``).
     """
+    from avalanche.training import ICaRL
+
+    from ..plugins import SeenClassNCM
+
     spec, model = parts.spec, parts.model
     classifier = HeadedModel(nn.Identity(), model.head, num_outputs=model.num_outputs, pad_value=model.pad_value,
                              training_output="logits")  # iCaRL's loss reads the logits
@@ -167,13 +284,63 @@ def _icarl(parts: MethodParts) -> SupervisedTemplate:
     return strategy
 
 
-@METHODS.register("fscil")
-def _fscil(parts: MethodParts) -> SupervisedTemplate:
+@METHODS.register("gdumb", options=False, buffer=True, rejects={
+    "tau_norm": "GDumb trains only on its buffer, which Avalanche fills from the whole experience (held-out "
+                "samples included), so no unseen training data is left to choose tau on. Use tau_norm with "
+                "replay, der, lwf or naive",
+}, data_parallel="GDumb retrains from scratch on its buffer each experience; not wired to data-parallel here yet")
+def _gdumb(parts: MethodParts) -> Any:
+    """GDumb: retrain from the initial model on a class-balanced buffer at every experience."""
+    from avalanche.training.plugins import GDumbPlugin
+
+    from ..plugins import KeepModelPlugin
+
+    gdumb = GDumbPlugin(mem_size=parts.spec.buffer_size)
+    return parts.template([gdumb, KeepModelPlugin(parts.model)], first=True)
+
+
+_SCHEDULES = ("cosine", "step", "none")
+
+
+def _fscil_options(head: str, /, *, base_epochs: int | None = None, schedule: str = "cosine",
+                   session_epochs: int = 0, session_lr: float | None = None, session_update: str = "auto",
+                   align_steps: int = 100, align_lr: float = 0.001) -> dict[str, Any]:
+    """The options, checked and normalised (keyword defaults are the documented defaults).
+
+    Args:
+        base_epochs: Epochs of the base session (``null``: the run's ``epochs``).
+        schedule: Learning-rate schedule of the base session: ``cosine``, ``step`` or ``none``.
+        session_epochs: Epochs of backbone-frozen training on each later session (0: the session update only).
+        session_lr: Learning rate of that training (``null``: a hundredth of the run's ``lr``).
+        session_update: How the head takes in a session's classes (``auto``: the head's default).
+        align_steps: Steps of the ``align`` session update.
+        align_lr: Learning rate of the ``align`` session update.
+    """
+    where = lambda key: _where("fscil", key)  # noqa: E731
+    if schedule not in _SCHEDULES:
+        raise ConfigError(f"{where('schedule')} = {schedule!r}: expected one of {', '.join(_SCHEDULES)}")
+    resolve_session_update(head, session_update)
+    return {
+        "base_epochs": None if base_epochs is None else check_int(base_epochs, where("base_epochs"), low=1),
+        "schedule": schedule,
+        "session_epochs": check_int(session_epochs, where("session_epochs"), low=0),
+        "session_lr": None if session_lr is None else check_number(session_lr, where("session_lr"), strict=True),
+        "session_update": session_update,
+        "align_steps": check_int(align_steps, where("align_steps"), low=0),
+        "align_lr": check_number(align_lr, where("align_lr"), strict=True),
+    }
+
+
+@METHODS.register("fscil", options=_fscil_options)
+def _fscil(parts: MethodParts) -> Any:
     """The few-shot class-incremental protocol (``FewShotSessionsPlugin``): a long base session under a schedule,
     then sessions whose classes enter through the head's session update with the backbone frozen.
 
     tau-norm's tau is chosen on data held out in the base session only (five shots leave none to spare).
     """
+    from ..plugins import TauCalibrationPlugin
+    from ..plugins.fscil import FewShotSessionsPlugin
+
     spec, opts = parts.spec, parts.spec.method_options
     for plugin in parts.head_plugins:
         if isinstance(plugin, TauCalibrationPlugin):

@@ -3,7 +3,7 @@
 ``parse_strategy_name`` splits ``"head+method"`` (or a mapping ``{head: ..., method: ...}``); a bare head name
 (``"ebv"``) leaves the method open, and ``resolve_strategy_name`` gives it the documented default: ``replay``
 when the run has a replay buffer (``buffer_size > 0``), else ``naive``. ``check_combination`` rejects the
-pairs that make no sense, saying why. This module does not import Avalanche.
+pairs that make no sense, saying why (a method's ``rejects`` trait). This module does not import Avalanche.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from typing import Any, Mapping
 
 from ...errors import ConfigError
 from ...heads import list_heads
+from .methods import METHODS
 
 __all__ = [
     "head_names",
-    "METHOD_NAMES",
+    "default_method",
+    "method_names",
     "check_combination",
     "parse_strategy_name",
     "resolve_strategy_name",
@@ -27,26 +29,14 @@ def head_names() -> tuple[str, ...]:
     return tuple(list_heads())
 
 
-METHOD_NAMES = ("naive", "replay", "der", "lwf", "icarl", "gdumb", "fscil")
-"""The training methods (``METHODS`` holds their builders)."""
+def method_names() -> tuple[str, ...]:
+    """The training methods, in registration order (every entry of ``METHODS``)."""
+    return tuple(METHODS.in_order())
 
-_REJECTED: dict[tuple[str, str], str] = {
-    ("ncm", "icarl"): (
-        "iCaRL trains the backbone through a classifier's logits (sigmoid + distillation) and then classifies "
-        "by its own nearest mean of exemplars; the ncm head has no trainable classifier to give those logits, "
-        "so 'ncm+icarl' would be iCaRL without its training classifier. Use icarl with fc (the original "
-        "iCaRL), ebv, hadamard or angular, or ncm with replay"
-    ),
-    ("tau_norm", "icarl"): (
-        "tau-norm only rescales the classifier used at prediction time, and iCaRL predicts with its own "
-        "nearest mean of exemplars instead, so 'tau_norm+icarl' would silently be 'fc+icarl'. Use fc+icarl"
-    ),
-    ("tau_norm", "gdumb"): (
-        "GDumb trains only on its buffer, which Avalanche fills from the whole experience (held-out samples "
-        "included), so no unseen training data is left to choose tau on. Use tau_norm with replay, der, lwf "
-        "or naive"
-    ),
-}
+
+def default_method(buffer_size: int) -> str:
+    """The method of a short strategy name: ``replay`` when the run keeps a replay memory, else ``naive``."""
+    return "replay" if buffer_size > 0 else "naive"
 
 
 def _check_name(value: Any, *, kind: str, valid: tuple[str, ...]) -> str:
@@ -62,8 +52,8 @@ def check_combination(head: str, method: str) -> None:
         ConfigError: on an unknown head or method, or a rejected pair (the message says why).
     """
     _check_name(head, kind="head", valid=head_names())
-    _check_name(method, kind="method", valid=METHOD_NAMES)
-    reason = _REJECTED.get((head, method))
+    _check_name(method, kind="method", valid=method_names())
+    reason = METHODS.traits(method).get("rejects", {}).get(head)
     if reason is not None:
         raise ConfigError(f"strategy '{head}+{method}' is not supported: {reason}")
 
@@ -105,7 +95,7 @@ def resolve_strategy_name(name: str | Mapping[str, Any], *, buffer_size: int) ->
     """
     head, method = parse_strategy_name(name)
     if method is None:
-        method = "replay" if buffer_size > 0 else "naive"
+        method = default_method(buffer_size)
         check_combination(head, method)
     return head, method
 
