@@ -4,8 +4,9 @@ Trains ``small_cnn`` + one head from scratch (Adam, batch 128, no augmentation) 
 records, per epoch, the running accuracy on the training batches (train mode, as a user sees it) and the
 accuracy on held-out images of the same classes; at the end, the 20-way one-shot accuracy of the backbone's
 features (and, for heads with one, of the head's normalised embeddings) on characters the model never saw,
-by cosine nearest neighbour, over a fixed set of episodes. CPU seconds (``time.process_time``) and wall seconds
-of the training are recorded.
+by cosine nearest neighbour, over a fixed set of episodes (for an MLP projection also of its hidden layer);
+after every epoch the validation one-shot accuracy over ``--curve-episodes`` episodes (outside the timings).
+CPU seconds (``time.process_time``) and wall seconds of the training are recorded.
 
 Datasets and splits (selection uses the validation parts only; the test parts are for the final table):
 
@@ -46,23 +47,34 @@ from ebv_cl.models import create_backbone
 
 RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "fc": ("fc", {}),
-    "ebv_t07": ("ebv", {"temperature": 0.07, "feature_bn": False, "learn_scale": False}),
-    "ebv_t03": ("ebv", {"temperature": 0.03, "feature_bn": False, "learn_scale": False}),
-    "ebv_scale": ("ebv", {"temperature": 0.07, "learn_scale": True, "feature_bn": False}),
-    "ebv_bn": ("ebv", {"temperature": 0.07, "feature_bn": True, "learn_scale": False}),
-    "ebv_bn_scale": ("ebv", {"temperature": 0.07, "feature_bn": True, "learn_scale": True}),
-    "ebv_bn_t05": ("ebv", {"temperature": 0.05, "feature_bn": True, "learn_scale": False}),
-    "ebv_bn_m02": ("ebv", {"temperature": 0.07, "feature_bn": True, "learn_scale": False, "margin": 0.2}),
-    "ebv_bn_ls": ("ebv", {"temperature": 0.07, "feature_bn": True, "learn_scale": False, "label_smoothing": 0.1}),
+    "ebv_t07": ("ebv", {"projection": "linear", "temperature": 0.07, "feature_bn": False, "learn_scale": False}),
+    "ebv_t03": ("ebv", {"projection": "linear", "temperature": 0.03, "feature_bn": False, "learn_scale": False}),
+    "ebv_t02": ("ebv", {"temperature": 0.02, "projection": "linear", "feature_bn": False, "learn_scale": False}),
+    "ebv_scale": ("ebv", {"projection": "linear", "temperature": 0.07, "learn_scale": True, "feature_bn": False}),
+    "ebv_bn": ("ebv", {"projection": "linear", "temperature": 0.07, "feature_bn": True, "learn_scale": False}),
+    "ebv_bn_scale": ("ebv", {"projection": "linear", "temperature": 0.07, "feature_bn": True, "learn_scale": True}),
+    "ebv_bn_t05": ("ebv", {"projection": "linear", "temperature": 0.05, "feature_bn": True, "learn_scale": False}),
+    "ebv_bn_m02": ("ebv", {"projection": "linear", "temperature": 0.07, "feature_bn": True, "learn_scale": False,
+                            "margin": 0.2}),
+    "ebv_bn_ls": ("ebv", {"projection": "linear", "temperature": 0.07, "feature_bn": True, "learn_scale": False,
+                           "label_smoothing": 0.1}),
     "ebv_mlp": ("ebv", {"temperature": 0.07, "projection": "mlp", "feature_bn": False, "learn_scale": False}),
     "ebv_mlp_bn": ("ebv", {"temperature": 0.07, "projection": "mlp", "feature_bn": True, "learn_scale": False}),
     "ebv_mlp1024_bn": ("ebv", {"temperature": 0.07, "projection": "mlp", "hidden": 1024, "feature_bn": True,
                                "learn_scale": False}),
-    "ebv_orth": ("ebv", {"temperature": 0.07, "projection_init": "orthogonal", "feature_bn": False,
-                         "learn_scale": False}),
+    "ebv_orth": ("ebv", {"projection": "linear", "temperature": 0.07, "projection_init": "orthogonal",
+                         "feature_bn": False, "learn_scale": False}),
     "ebv_none": ("ebv", {"temperature": 0.07, "projection": False, "feature_bn": False, "learn_scale": False}),
     "ebv_none_bn": ("ebv", {"temperature": 0.07, "projection": False, "feature_bn": True, "learn_scale": False}),
     "ebv_default": ("ebv", {}),
+    "ebv_mlp256_bn": ("ebv", {"temperature": 0.07, "projection": "mlp", "hidden": 256, "feature_bn": True,
+                              "learn_scale": False}),
+    "ebv_mlp1024_bn_do": ("ebv", {"temperature": 0.07, "projection": "mlp", "hidden": 1024, "dropout": 0.5,
+                                  "feature_bn": True, "learn_scale": False}),
+    "ebv_mlp1024_bn_m02": ("ebv", {"temperature": 0.07, "projection": "mlp", "hidden": 1024, "feature_bn": True,
+                                   "learn_scale": False, "margin": 0.2}),
+    "ebv_mlp1024_bn_t15": ("ebv", {"temperature": 0.15, "projection": "mlp", "hidden": 1024, "feature_bn": True,
+                                   "learn_scale": False}),
     "hadamard_s10": ("hadamard", {"init_scale": 10.0, "feature_bn": False}),
     "hadamard_bn": ("hadamard", {"init_scale": 10.0, "feature_bn": True}),
     "hadamard_default": ("hadamard", {}),
@@ -84,6 +96,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bank-seconds", type=float, default=20.0)
     parser.add_argument("--episodes", type=int, default=400, help="20-way one-shot episodes per split")
     parser.add_argument("--emnist-train", type=int, default=20000, help="train images taken from EMNIST")
+    parser.add_argument("--curve-episodes", type=int, default=200,
+                        help="validation one-shot episodes after every epoch (0: none; not counted in the times)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="benchmarks/results/head_recipe")
     parser.add_argument("--report", default=None, help="print the table of the runs in this folder and exit")
@@ -168,7 +182,9 @@ def _run(args: argparse.Namespace, data: dict[str, Any], bank: EBVBank, recipe: 
     opt = torch.optim.Adam(list(backbone.parameters()) + list(head.parameters()), lr=args.lr)
     g = torch.Generator().manual_seed(seed)
     train_acc, heldout_acc, losses = [], [], []
+    curve: dict[str, list[float]] = {}
     cpu0, wall0 = time.process_time(), time.perf_counter()
+    cpu_eval = wall_eval = 0.0
     for epoch in range(args.epochs):
         backbone.train(), head.train()
         order = torch.randperm(len(xtr), generator=g)
@@ -191,19 +207,43 @@ def _run(args: argparse.Namespace, data: dict[str, Any], bank: EBVBank, recipe: 
         heldout_acc.append(float((pred == head.columns_of(yho)).float().mean()))
         train_acc.append(hits / total)
         losses.append(loss_sum / total)
+        shots = ""
+        if args.curve_episodes and "val" in data["pools"]:  # validation one-shot curve, outside the timings
+            c0, w0 = time.process_time(), time.perf_counter()
+            for name, value in _one_shots(backbone, head, data["pools"]["val"], args.curve_episodes, seed).items():
+                curve.setdefault(f"oneshot_val_{name}", []).append(value)
+                shots += f" 1shot-val-{name} {value:.4f}"
+            cpu_eval += time.process_time() - c0
+            wall_eval += time.perf_counter() - w0
         print(f"{args.dataset} {recipe} seed {seed} epoch {epoch + 1}: loss {losses[-1]:.3f} "
-              f"train {train_acc[-1]:.4f} heldout {heldout_acc[-1]:.4f}", file=sys.stderr, flush=True)
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+              f"train {train_acc[-1]:.4f} heldout {heldout_acc[-1]:.4f}{shots}", file=sys.stderr, flush=True)
+    cpu, wall = time.process_time() - cpu0 - cpu_eval, time.perf_counter() - wall0 - wall_eval
     result: dict[str, Any] = {"dataset": args.dataset, "recipe": recipe, "head": kind, "options": options,
                               "seed": seed, "epochs": args.epochs, "batch": args.batch, "lr": args.lr,
                               "train_acc": train_acc, "heldout_acc": heldout_acc, "loss": losses,
                               "train_cpu_s": round(cpu, 1), "train_wall_s": round(wall, 1)}
-    for split, (x, y) in data["pools"].items():
-        result[f"oneshot_{split}_features"] = _one_shot(_features(backbone, x), y, args.episodes, seed=1000 + seed)
-        if hasattr(head, "embed"):
-            emb = _features(lambda t: head.embed(backbone(t)), x)
-            result[f"oneshot_{split}_embed"] = _one_shot(emb, y, args.episodes, seed=1000 + seed)
+    if curve:
+        result["curve_episodes"] = args.curve_episodes
+        result.update({f"{key}_curve": value for key, value in curve.items()})
+    for split, pool in data["pools"].items():
+        for name, value in _one_shots(backbone, head, pool, args.episodes, seed).items():
+            result[f"oneshot_{split}_{name}"] = value
     return result
+
+
+def _one_shots(backbone: torch.nn.Module, head: Any, pool: tuple[torch.Tensor, torch.Tensor], episodes: int,
+               seed: int) -> dict[str, float]:
+    """One-shot accuracy of the backbone's features and, for heads with ``embed``, of the head's embeddings
+    (and, for an MLP projection, of its hidden layer after the ReLU)."""
+    backbone.eval(), head.eval()
+    x, y = pool
+    feats = _features(backbone, x)
+    out = {"features": _one_shot(feats, y, episodes, seed=1000 + seed)}
+    if hasattr(head, "embed"):
+        out["embed"] = _one_shot(_features(head.embed, feats), y, episodes, seed=1000 + seed)
+    if getattr(head, "projection_kind", None) == "mlp":
+        out["hidden"] = _one_shot(_features(head.projection[:3], feats), y, episodes, seed=1000 + seed)
+    return out
 
 
 def _report(folder: Path) -> None:

@@ -13,13 +13,14 @@ pytest.importorskip("ebv_cl.bank.codes")
 
 def test_bench_search_code_bank_runs_every_fitting_method_exactly(capsys):
     assert main(["bench", "search", "--code", "--n", "4000", "--dim", "64", "--queries", "48", "--repeats", "1",
-                 "--threads", "1", "--json"]) == 0
+                 "--threads", "1", "--code-scorers", "wht,fft,circulant", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     methods = {r["method"]: r for r in report["results"]}
-    assert set(methods) == {"ebv_fft", "ebv_int8", "ebv_fp32", "faiss_flat", "torch"}
+    scorers = {"ebv_fft[wht]", "ebv_fft[fft]", "ebv_fft[circulant]"}
+    assert set(methods) == scorers | {"ebv_int8", "ebv_fp32", "faiss_flat", "torch"}
     assert report["bank"].startswith("code bank ") and report["skipped"] == {}
     assert report["truth"].startswith("brute force")
-    for name in ("ebv_fft", "ebv_int8", "ebv_fp32"):
+    for name in sorted(scorers) + ["ebv_int8", "ebv_fp32"]:
         assert methods[name]["top1_exact_agreement"] == 1.0
     for r in report["results"]:
         assert r["cpu_ms_per_1k_queries"] > 0 and r["search_extra_rss_mib"] >= 0
@@ -29,9 +30,15 @@ def test_bench_search_code_bank_skips_dense_methods_over_the_memory_limit(capsys
     assert main(["bench", "search", "--code", "--n", "4000", "--dim", "64", "--queries", "16", "--repeats", "1",
                  "--memory-limit-gb", "0.0005"]) == 0
     out = capsys.readouterr().out
-    assert "ebv_fft" in out
+    assert "ebv_fft[" in out  # the scorer auto picked, then fft unless that was auto's choice
     for name in ("ebv_int8", "ebv_fp32", "faiss_flat", "torch"):
-        assert f"{name:<12}skipped: needs" in out
+        assert f"{name:<16}skipped: needs" in out
+
+
+def test_bench_search_code_bad_scorer_is_a_clear_error(capsys):
+    assert main(["bench", "search", "--code", "--n", "400", "--dim", "64", "--queries", "4", "--repeats", "1",
+                 "--code-scorers", "fast"]) == 2
+    assert "--code-scorers must be a comma-separated list" in capsys.readouterr().err
 
 
 def test_code_truth_by_float64_fft_equals_brute_force():

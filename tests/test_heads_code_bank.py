@@ -56,7 +56,7 @@ def test_code_head_matches_the_dense_head(no_dense):
 
 
 @pytest.mark.parametrize("mode", ["bank", "scan", "index"])
-def test_code_head_hard_negatives_are_the_exact_nearest_classes(mode, no_dense):
+def test_code_head_hard_negatives_are_the_nearest_classes(mode, no_dense):
     code_head, _ = _pair(sampled_negatives=50, hard_negatives=5, hard_negative_mode=mode)
     bank = code_head._bank
     targets = torch.tensor([3, 3, 700, 1000])
@@ -74,12 +74,15 @@ def test_code_head_hard_negatives_are_the_exact_nearest_classes(mode, no_dense):
     others = best.clone()
     others[hard] = -np.inf
     assert float(chosen.min()) >= float(others.max()) - 1e-6 or mode != "bank"
-    if mode == "bank":  # the cache holds the 8 nearest other classes of each positive, exactly
+    if mode == "bank":  # the cache holds 8 other classes of each positive as near as the 8 nearest (ties: any)
+        err = 2 * 0.02  # twice a bound of the raw structured scores' error (bf16 wht; fft's is ~1e-6)
         for c in positives.tolist():
             s = rows[c] @ rows.T
             s[c] = -np.inf
-            want = np.lexsort((np.arange(bank.n), -s.numpy()))[:8]
-            assert code_head._neighbors[c].tolist() == want.tolist()
+            got = code_head._neighbors[c]
+            assert len(set(got.tolist())) == 8 and c not in got.tolist() and int(got.min()) >= 0
+            eighth = float(s.sort(descending=True).values[7])
+            assert float(s[got].min()) >= eighth - err
 
 
 @pytest.mark.parametrize("classes", [100_000, pytest.param(1_000_000, marks=pytest.mark.slow)])

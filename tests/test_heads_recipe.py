@@ -129,3 +129,22 @@ def test_hadamard_feature_bn():
     with pytest.raises((BankMismatchError, RuntimeError), match="feature_bn"):
         HadamardHead(6, max_classes=8, feature_bn=False).load_state_dict(head.state_dict())
     assert math.isclose(float(head.scale.detach()), 10.0)
+
+
+def test_mlp_dropout_acts_in_training_only_and_needs_the_mlp():
+    torch.manual_seed(0)
+    head = _head(projection="mlp", hidden=32, dropout=0.5)
+    assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.5 for m in head.projection.modules())
+    x = _x(16, 6)
+    head.eval()
+    torch.testing.assert_close(head(x), head(x))  # no dropout at evaluation
+    plain = _head(projection="mlp", hidden=32)
+    plain.load_state_dict(head.state_dict())  # dropout adds no state
+    plain.eval()
+    torch.testing.assert_close(plain(x), head(x))
+    head.train()
+    assert not torch.allclose(head.embed(x), head.embed(x))
+    with pytest.raises(ValueError, match="dropout"):
+        _head(projection="mlp", dropout=1.0)
+    with pytest.raises(ValueError, match="dropout.*mlp"):
+        _head(projection="linear", dropout=0.1)

@@ -14,6 +14,7 @@ from ebv_cl import BankIndex, SlotAllocator
 from ebv_cl.index import choose_path
 from ebv_cl.index.rerank import exact_search, unit_queries
 from ebv_cl.index.structured import ShiftPath
+from ebv_cl.index.walsh import walsh_applies
 from index_oracle import brute_force
 
 
@@ -34,7 +35,8 @@ def _check(bank, queries, k, allocated=None):
     assert (scores.numpy() == ref_scores.astype(np.float32)).all()
     ex_scores, ex_slots = exact_search(vectors, unit_queries(queries.float()), k)
     assert torch.equal(slots, ex_slots) and torch.equal(scores, ex_scores)
-    for scorer in ("fft", "circulant"):  # both scorers of the path, whichever auto picked
+    scorers = ("fft", "circulant") + (("wht",) if walsh_applies(bank.code) else ())
+    for scorer in scorers:  # every scorer of the path, whichever auto picked
         got_scores, got_slots = ShiftPath(bank, scorer=scorer).search(unit_queries(queries.float()), allocated, k)
         assert torch.equal(got_slots, ex_slots), scorer
         assert torch.equal(got_scores, ex_scores), scorer
@@ -151,8 +153,8 @@ def test_fft_scores_within_the_unscaled_bound():
     rows = bank.rows(np.arange(bank.n)).double()
     x = torch.cat([_randn(8, 256, seed=17), bank.rows(np.array([0, 700])), torch.ones(1, 256)])
     x = unit_queries(x)
-    blocks = path._blocks(path._code_space(x), bank.n)
-    got = torch.cat([b.reshape(x.shape[0], -1) for _, _, b in blocks], dim=1)
+    blocks = path._fft_blocks(path._code_space(x), bank.n)
+    got = torch.cat([b.reshape(x.shape[0], -1) for _, b, _, _ in blocks], dim=1)
     err = (got.double() - x.double() @ rows.T).abs().amax(dim=1)
     assert bool((err <= path._raw_error * x[:, :255].double().norm(dim=1)).all()), (err, path._raw_error)
     assert path.error == pytest.approx(16 * path._raw_error, rel=0.2)

@@ -65,3 +65,25 @@ def test_report_errors_name_the_bad_folder(tmp_path, capsys):
     (bad / "results.json").write_text(json.dumps({"format": 99, "runs": []}))
     assert main(["report", str(bad)]) == 2
     assert "not an ebv-cl results file of format 1" in capsys.readouterr().err
+
+
+def _full_folder(path, strategy, extra):
+    config = ("name: demo\nscenario: {dataset: digits, kind: class_incremental, n_experiences: 5}\n"
+              f"strategies: [{strategy}]\nseeds: [0, 1, 2]\nepochs: 2\n{extra}")
+    folder = ResultsFolder(path, config_text=config, name="demo")
+    folder.scenario = SCENARIO
+    folder.start(resume=False)
+    for seed in (0, 1, 2):
+        folder.add(_record(strategy, seed, 0.5 + 0.01 * seed), plot=False)
+    return path
+
+
+def test_report_reads_older_configs_through_the_schema_and_ignores_the_bank_path(tmp_path):
+    # an older folder: written before eval_batch_size was spelled out, bank loaded from another path
+    old = _full_folder(tmp_path / "old", "fc+replay", "bank: {n: 16, dim: 8, path: /old/bank.ebv}\n")
+    new = _full_folder(tmp_path / "new", "ebv+replay",
+                       "eval_batch_size: 256\nbank: {n: 16, dim: 8, path: /new/bank.ebv}\n")
+    assert len(merge_results([old, new])[1]) == 6
+    other = _full_folder(tmp_path / "other", "ncm+replay", "eval_batch_size: 64\nbank: {n: 16, dim: 8}\n")
+    with pytest.raises(ConfigError, match=r"settings differ .*eval_batch_size: 256 vs 64"):
+        merge_results([old, other])

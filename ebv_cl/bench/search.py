@@ -59,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="search a code bank (family chosen for --n/--dim) with path fft against the dense paths")
     parser.add_argument("--memory-limit-gb", type=float, default=3.0,
                         help="--code: skip dense methods whose rows/encodings would exceed this many GB")
+    parser.add_argument("--code-scorers", default="auto,fft",
+                        help="--code: comma-separated scorers of path fft to time: 'auto' (through BankIndex: 'wht' "
+                             "where bf16 products are fast, else 'fft'), 'wht', 'fft', 'circulant' (default auto,fft; "
+                             "a scorer equal to auto's choice is not timed twice)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.set_defaults(func=main)
 
@@ -158,8 +162,10 @@ class _RowSource:
         return self.bank.rows(slots)
 
 
-def _code_methods(bank: Any, allocator: Any, k: int, limit_gb: float) -> tuple[dict[str, _Method], dict[str, str]]:
-    """``ebv_fft`` and the dense exact methods that fit ``limit_gb`` on a code bank; skipped ones with reasons.
+def _code_methods(bank: Any, allocator: Any, k: int, limit_gb: float,
+                  scorers: str = "auto,fft") -> tuple[dict[str, _Method], dict[str, str]]:
+    """Path ``fft`` (``ebv_fft[scorer]``, one per scorer) and the dense exact methods that fit ``limit_gb`` on a
+    code bank; skipped ones with reasons.
 
     ``ebv_int8`` holds the int8 rows only (its float64 re-rank fetches candidate rows with ``bank.rows``); the
     float32 methods share one float32 copy of the rows. The int8 method (the fastest dense one) is given the
@@ -170,10 +176,24 @@ def _code_methods(bank: Any, allocator: Any, k: int, limit_gb: float) -> tuple[d
     from ..index import BankIndex
     from ..index.paths import SEARCH_PATHS
 
-    index = BankIndex(bank, allocator, device="cpu")
-    methods: dict[str, _Method] = {
-        "ebv_fft": (lambda q: index.search_slots(q, k)[1], {"exact": True, "certified": True, "index": index})
-    }
+    from ..index.structured import SCORERS, ShiftPath
+
+    names = [s.strip() for s in scorers.split(",") if s.strip()]
+    bad = [s for s in names if s not in SCORERS]
+    if bad or not names:
+        raise ValueError(f"--code-scorers must be a comma-separated list of {list(SCORERS)}, got {scorers!r}")
+    methods: dict[str, _Method] = {}
+    auto = None
+    if "auto" in names:
+        index = BankIndex(bank, allocator, device="cpu").build()
+        auto = index.engine.scorer
+        methods[f"ebv_fft[{auto}]"] = (lambda q: index.search_slots(q, k)[1],
+                                       {"exact": True, "certified": True, "index": index})
+    for name in dict.fromkeys(names):
+        if name not in ("auto", auto):
+            path = ShiftPath(bank, "cpu", scorer=name)
+            methods[f"ebv_fft[{name}]"] = (lambda q, p=path: p.search(q, bank.n, k)[1],
+                                           {"exact": True, "certified": True, "index_bytes": path.nbytes})
     skipped: dict[str, str] = {}
     free = limit_gb * 1e9 - _rss()
     i8 = bank.n * (bank.dim + (-bank.dim % 8)) * 1.1  # + the encoding's temporaries
@@ -296,10 +316,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         faiss.omp_set_num_threads(args.threads)
     bank, queries = _problem(args)
     allocator = SlotAllocator(bank.n)
-    allocator.allocate(range(bank.n))
+    allocator.allocate(range(bank.n), as_tensor=True)  # no list of 10^7 Python ints
     skipped: dict[str, str] = {}
     if getattr(bank, "code", None) is not None:
-        methods, skipped = _code_methods(bank, allocator, args.k, getattr(args, "memory_limit_gb", 3.0))
+        methods, skipped = _code_methods(bank, allocator, args.k, getattr(args, "memory_limit_gb", 3.0),
+                                         getattr(args, "code_scorers", "auto,fft"))
     else:
         methods = _methods(bank, allocator, args.k, args.approx, getattr(args, "shard_devices", None))
     times: dict[str, list[float]] = {name: [] for name in methods}
@@ -368,19 +389,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _table(report: dict[str, Any]) -> str:
     head = (f"bench search: N={report['n']} d={report['dim']} queries={report['queries']} k={report['k']} "
             f"threads={report['torch_threads']} ({report['bank']})")
-    cols = f"{'method':<12}{'exact':>7}{'cert.':>7}{'ms/1k q':>10}{'median':>10}{'cpu ms':>10}{'q/s':>10}" \
+    cols = f"{'method':<16}{'exact':>7}{'cert.':>7}{'ms/1k q':>10}{'median':>10}{'cpu ms':>10}{'q/s':>10}" \
            f"{'x first':>9}{'top1 agr':>10}{'topk agr':>10}{'truth':>8}{'MiB':>8}{'+RSS MiB':>10}"
     lines = [head, cols]
     for r in report["results"]:
         lines.append(
-            f"{r['method']:<12}{str(r['exact']):>7}{str(r['certified']):>7}{r['ms_per_1k_queries']:>10.1f}"
+            f"{r['method']:<16}{str(r['exact']):>7}{str(r['certified']):>7}{r['ms_per_1k_queries']:>10.1f}"
             f"{r['median_ms_per_1k_queries']:>10.1f}{r['cpu_ms_per_1k_queries']:>10.1f}{r['queries_per_s']:>10.0f}"
             f"{r['speedup_vs_faiss_flat']:>9.2f}"
             f"{r['top1_agreement']:>10.4f}{r['topk_agreement']:>10.4f}{r.get('top1_exact_agreement', float('nan')):>8.4f}"
             f"{r['index_bytes'] / 2**20:>8.1f}{r['search_extra_rss_mib']:>10.1f}"
         )
     for name, reason in report.get("skipped", {}).items():
-        lines.append(f"{name:<12}skipped: {reason}")
+        lines.append(f"{name:<16}skipped: {reason}")
     lines.append(f"truth: {report['truth']}; peak RSS of the process during the searches: "
                  f"{report['peak_rss_mib_searches']:.0f} MiB")
     return "\n".join(lines)

@@ -138,8 +138,8 @@ class ClassifierHead(nn.Module):
         cached = getattr(self, "_lut_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        labels = self.slots.labels
         table = None
+        labels = self.slots.labels if len(self.slots) <= _LUT_MAX else []  # more labels cannot all be < _LUT_MAX
         if labels and all(isinstance(v, int) and 0 <= v < _LUT_MAX for v in labels):
             table = torch.full((max(labels) + 1,), -1, dtype=torch.int64)
             table[torch.tensor(labels)] = torch.arange(len(labels))

@@ -20,8 +20,10 @@ certified low-precision path is faster on the CPU). The per-step cost of the sam
 
 A code bank (``bank.code`` set: rows stored as a formula, see ``ebv_cl.bank.codes``) is never materialised: the
 sampled loss fetches the rows of its class set with ``bank.rows``, every hard-negative mode searches through
-``BankIndex`` (its exact structured path ``fft``), ``predict`` is the index's exact top-1 and full logits are
-computed over blocks of rows (the allocated classes' rows are cached only while they fit 64 MiB).
+``BankIndex`` (its structured path ``fft``; mode ``"bank"`` takes the raw structured scores' top-k,
+``BankIndex.candidate_slots``: good candidates, not certified nearest rows, since a Kasami bank ties thousands of
+rows with the 9th best and the exact search re-ranks them all), ``predict`` is the index's exact top-1 and full
+logits are computed over blocks of rows (the allocated classes' rows are cached only while they fit 64 MiB).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class EBVHead(ClassifierHead):
             in ``bank.dim`` features (its last layer is then the projection).
         hidden: Hidden width of the MLP projection (default 1024).
         projection_init: ``"default"`` (PyTorch's) or ``"orthogonal"`` projection weights.
+        dropout: Dropout probability on the MLP projection's hidden layer (``[0, 1)``, default 0; MLP only).
         feature_bn: Batch-normalise the projected features before the L2 normalisation (default on).
         learn_scale: Learn the logit scale (NormFace), starting at ``1 / temperature``; else it is fixed.
         margin: Additive cosine margin m of CosFace, subtracted from the target's cosine in ``training_loss``
@@ -79,7 +82,8 @@ class EBVHead(ClassifierHead):
         hard_negatives: How many hardest negative classes join the sampled set per step, ranked by cosine
             among the candidates (8 per positive class or per sample, see ``hard_negative_mode``).
         hard_negative_mode: ``"bank"``: candidates are the 8 bank vectors nearest to each positive's vector
-            (exact blocked search once per class, cached); ``"scan"``: the 8 top-scoring classes of each
+            (exact blocked search once per class, cached; for a code bank the structured index's raw top-k, within
+            its error bound of exact); ``"scan"``: the 8 top-scoring classes of each
             embedding, by an exact blocked search every step; ``"index"``: as ``"scan"`` through a
             ``BankIndex`` (exact ``flat`` kind) built on first use.
         seed: Seed of the head's own generator for the random sample (the global RNG is not touched).
@@ -89,7 +93,8 @@ class EBVHead(ClassifierHead):
     Raises:
         TypeError: if ``bank`` is not an ``EBVBank``.
         ValueError: on a non-positive temperature, a negative count, a margin or label smoothing outside
-            ``[0, 1)``, or ``projection=False`` with ``in_features != bank.dim``.
+            ``[0, 1)``, a ``dropout`` outside ``[0, 1)`` or without the MLP, or ``projection=False`` with
+            ``in_features != bank.dim``.
         ConfigError: on an unknown ``hard_negative_mode``, ``projection`` or ``projection_init``.
     """
 
@@ -105,6 +110,7 @@ class EBVHead(ClassifierHead):
         projection: bool | str = "mlp",
         hidden: int | None = None,
         projection_init: str = "default",
+        dropout: float = 0.0,
         feature_bn: bool = True,
         learn_scale: bool = False,
         margin: float = 0.0,
@@ -149,7 +155,8 @@ class EBVHead(ClassifierHead):
         self._bank = bank
         self._index: Any = None
         self.projection = _make_projection(projection, self.in_features, bank.dim, bias=bias, hidden=hidden,
-                                           init=projection_init)
+                                           init=projection_init, dropout=dropout)
+        self.dropout = float(dropout)
         self.hidden = self.projection[0].out_features if projection == "mlp" else None
         self._bias = bool(bias) and projection != "none"
         self.feature_bn = nn.BatchNorm1d(bank.dim) if feature_bn else None
@@ -337,14 +344,16 @@ class EBVHead(ClassifierHead):
         unfilled = self._neighbors[classes, 0] == -1
         if bool(unfilled.any()):
             missing = classes[unfilled]
-            scores, idx = self._bank_index(z.device).search_slots(self._rows(missing), k)
+            # candidates, not certified neighbours: the raw structured scores' top-k (a Kasami bank ties thousands
+            # of rows with the k-th best, which the exact search would re-rank in float64)
+            scores, idx = self._bank_index(z.device).candidate_slots(self._rows(missing), k)
             scores, idx = scores.to(z.device), idx.to(z.device)
             scores = scores.masked_fill(idx == missing[:, None], float("-inf"))
             if k < _CANDIDATES + 1:  # fewer classes than candidates: pad with none
                 pad = _CANDIDATES + 1 - k
                 scores = nn.functional.pad(scores, (0, pad), value=float("-inf"))
                 idx = nn.functional.pad(idx, (0, pad), value=-1)
-            order = scores.argsort(dim=1, descending=True, stable=True)[:, :_CANDIDATES]  # keeps the index's tie order
+            order = scores.argsort(dim=1, descending=True, stable=True)[:, :_CANDIDATES]
             scores = scores.gather(1, order)
             idx = idx.gather(1, order).masked_fill(torch.isinf(scores), -1)
             self._neighbors[missing] = idx

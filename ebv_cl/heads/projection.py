@@ -1,7 +1,7 @@
 """The trainable projection of the fixed-classifier heads (``ebv``, ``hadamard``): linear, MLP or none.
 
-An MLP ``Linear-BN-ReLU-Linear`` with a wide hidden layer is the default of the ``ebv`` head: with fixed class
-vectors the projection must map the backbone's features onto arbitrary, fixed targets, and a linear map of
+An MLP ``Linear-BN-ReLU(-Dropout)-Linear`` with a wide hidden layer is the default of the ``ebv`` head: with
+fixed class vectors the projection must map the backbone's features onto arbitrary, fixed targets, and a linear map of
 128 features onto 964 near-orthogonal targets fits far slower than FC (see ``benchmarks/bench_head_recipe.py``).
 """
 
@@ -20,7 +20,7 @@ DEFAULT_HIDDEN = 1024
 
 
 def make_projection(kind: str | bool, in_features: int, dim: int, *, bias: bool = True, hidden: int | None = None,
-                    init: str = "default") -> nn.Module:
+                    init: str = "default", dropout: float = 0.0) -> nn.Module:
     """Build a projection from ``in_features`` to ``dim``.
 
     Args:
@@ -31,10 +31,12 @@ def make_projection(kind: str | bool, in_features: int, dim: int, *, bias: bool 
         bias: Whether the (last) linear layer has a bias.
         hidden: Hidden width of the MLP (default ``DEFAULT_HIDDEN``); ignored otherwise.
         init: ``"default"`` (PyTorch's) or ``"orthogonal"`` weights with zero biases.
+        dropout: Dropout probability on the MLP's hidden layer (``[0, 1)``; only the MLP has one).
 
     Raises:
         ConfigError: on an unknown ``kind`` or ``init``.
-        ValueError: on ``hidden < 1`` or ``"none"`` with ``in_features != dim``.
+        ValueError: on ``hidden < 1``, ``"none"`` with ``in_features != dim``, or a ``dropout`` outside
+            ``[0, 1)`` or above 0 without the MLP.
     """
     if isinstance(kind, bool):
         kind = "linear" if kind else "none"
@@ -42,6 +44,10 @@ def make_projection(kind: str | bool, in_features: int, dim: int, *, bias: bool 
         raise ConfigError(f"projection must be a bool or one of {PROJECTIONS}, got {kind!r}")
     if init not in INITS:
         raise ConfigError(f"projection_init must be one of {INITS}, got {init!r}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    if float(dropout) > 0 and kind != "mlp":
+        raise ValueError(f"dropout acts on the MLP's hidden layer: it needs projection='mlp', got {kind!r}")
     if kind == "none":
         if in_features != dim:
             raise ValueError(f"projection=False needs in_features == bank.dim ({dim}), got {in_features}")
@@ -52,8 +58,11 @@ def make_projection(kind: str | bool, in_features: int, dim: int, *, bias: bool 
         width = DEFAULT_HIDDEN if hidden is None else int(hidden)
         if width < 1:
             raise ValueError(f"hidden must be >= 1, got {hidden!r}")
-        module = nn.Sequential(nn.Linear(in_features, width, bias=False), nn.BatchNorm1d(width),
-                               nn.ReLU(inplace=True), nn.Linear(width, dim, bias=bias))
+        act: nn.Module = nn.ReLU(inplace=True)
+        if float(dropout) > 0:  # nested, so the layers' indices (state-dict keys) do not depend on the dropout
+            act = nn.Sequential(act, nn.Dropout(float(dropout)))
+        module = nn.Sequential(nn.Linear(in_features, width, bias=False), nn.BatchNorm1d(width), act,
+                               nn.Linear(width, dim, bias=bias))
     if init == "orthogonal":
         for layer in module.modules():
             if isinstance(layer, nn.Linear):

@@ -20,7 +20,7 @@ from typing import Any, Hashable
 import torch
 
 from ..errors import BankMismatchError, NotBuiltError
-from ..slots import SlotAllocator
+from ..slots import LabelSnapshot, SlotAllocator
 from ..validation import as_embeddings, check_positive_int
 from .kinds import check_options, create_engine, index_device
 from .paths import needs_vectors
@@ -81,7 +81,6 @@ class BankIndex:
         self._options = dict(kind_options)
         self._engine: Any = None
         self._build_lock = threading.Lock()
-        self._labels: tuple[int, list[Hashable]] | None = None
 
     def __len__(self) -> int:
         return len(self.allocator)
@@ -123,20 +122,13 @@ class BankIndex:
         """Bytes the engine holds beyond the bank vectors."""
         return int(self.engine.nbytes)
 
-    def _snapshot(self) -> list[Hashable]:
-        """The allocated labels in slot order, one consistent copy (cached while the version is unchanged)."""
-        version = self.allocator.version
-        cached = self._labels
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        labels = self.allocator.labels  # copied under the allocator's lock
-        self._labels = (version, labels)  # tagged with the version read before the copy: never too new
-        return labels
+    def _snapshot(self) -> LabelSnapshot:
+        """The allocated labels in slot order, one consistent view (taken under the allocator's lock, no copy)."""
+        return self.allocator.snapshot()
 
     def _prepare(self, embeddings: Any, k: Any, *, labels_needed: bool = True) -> tuple[torch.Tensor, int, Any]:
         k = check_positive_int(k, name="k")
-        # slots only need the allocated count (the allocator only appends, so any count is a consistent prefix);
-        # a copy of 10^7 labels would cost 80 MB per call
+        # slots only need the allocated count (the allocator only appends, so any count is a consistent prefix)
         labels = self._snapshot() if labels_needed else range(len(self.allocator))
         if not labels:
             raise NotBuiltError("the index has no class to search: allocate classes (add_classes) before searching")
@@ -164,6 +156,17 @@ class BankIndex:
         scores, slots = self.engine.search(queries, len(labels), k)
         return scores.cpu(), slots.cpu()
 
+    def candidate_slots(self, embeddings: Any, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Good, not certified, ``k`` nearest slots: ``search_slots`` without the exact re-rank where the engine
+        offers that (path ``fft`` of code banks: its raw scores' top-k, ``ShiftPath.search_approx``), else exactly
+        ``search_slots``. For callers such as hard-negative mining, where a Kasami bank's thousands of slots tied
+        with the k-th best would all be re-ranked in float64 for nothing. Same arguments and returns as
+        ``search_slots``; the scores are the raw ones (within the path's error bound)."""
+        queries, k, labels = self._prepare(embeddings, k, labels_needed=False)
+        approx = getattr(self.engine, "search_approx", None)
+        scores, slots = (approx or self.engine.search)(queries, len(labels), k)
+        return scores.cpu(), slots.cpu()
+
     def search(self, embeddings: Any, k: int = 1) -> tuple[torch.Tensor, list[list[Hashable]]]:
         """The ``k`` nearest classes of each embedding as class labels.
 
@@ -181,5 +184,7 @@ class BankIndex:
         """
         queries, k, labels = self._prepare(embeddings, k)
         scores, slots = self.engine.search(queries, len(labels), k)
-        names = [[labels[s] if s >= 0 else None for s in row] for row in slots.tolist()]
+        slots = slots.cpu()
+        flat, width = labels.labels_of(slots.reshape(-1).numpy().astype("int64", copy=False)), slots.shape[1]
+        names = [flat[i * width : (i + 1) * width] for i in range(slots.shape[0])]
         return scores.cpu(), names

@@ -9,7 +9,7 @@ path      how                                                                   
 int8      int8 scoring (exact int32 sums, oneDNN VNNI) + certified float64 re-rank  yes, proven (CPU)
 fp32      float32 matmul (TF32/bf16 inputs allowed) + certified float64 re-rank   yes, proven (CPU, CUDA)
 wht       Kerdock banks: fast Walsh-Hadamard scoring + certified re-rank          yes, proven
-fft       code banks: every shift of a sequence by one FFT + certified re-rank    yes, proven (``structured``)
+fft       code banks: all shifts of a sequence by one FFT or WHT (``walsh``) + re-rank  yes, proven (``structured``)
 float64   brute force in float64 (the oracle; slow)                               yes, by definition
 faiss     FAISS exhaustive inner product in float32 (GPU when faiss has one)      float32 ranking
 ========  ======================================================================  =========================

@@ -5,6 +5,9 @@ pieces compare only if they ran the same experiment: the same scenario, bank and
 different strategies or seeds. ``merge_results`` checks exactly that from each folder's ``results.json`` and
 ``resolved_config.yaml`` and refuses, naming the folder and the setting, when they differ; ``report_markdown``
 then renders the comparison table and the paired head-effect table of ``ebv_cl.run.results`` over all runs.
+Each resolved config is read through the current schema first, so a folder written before a setting existed
+compares as if it had that setting's default; ``bank.path`` (where the bank was loaded from) is not compared,
+the bank itself is, by the digest in ``results.json``.
 """
 
 from __future__ import annotations
@@ -36,7 +39,16 @@ def _load(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _settings(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in _FREE_KEYS}
+    from .config import config_from_dict
+
+    try:  # settings added to the schema since the folder was written take their defaults
+        config = config_from_dict(config, validate=False).to_dict() if config else config
+    except (ConfigError, TypeError, ValueError):
+        pass  # compared as written (e.g. a setting retired since)
+    out = {k: v for k, v in config.items() if k not in _FREE_KEYS}
+    if isinstance(out.get("bank"), dict):
+        out["bank"] = {k: v for k, v in out["bank"].items() if k != "path"}
+    return out
 
 
 def merge_results(folders: Sequence[str | Path]) -> tuple[str, list[dict[str, Any]]]:

@@ -11,30 +11,37 @@ Each plugin calls the heads' plain functions from one or two callbacks:
   softmax).
 - ``HeadEpochAccuracy``: Avalanche's training accuracy per epoch, right also when the model returns features.
 - ``SeenClassNCM``: iCaRL's nearest-mean classifier restricted to classes it has exemplars of.
+- ``BalancedFinetunePlugin``: replay's class-balanced fine-tune of the head after each experience (cRT).
+- ``LogitAdjustedLoss``: replay's logit-adjusted criterion, priors counted from the experience's batches.
 """
 
 from __future__ import annotations
 
 from .allocation import ClassAllocationPlugin, experience_classes
+from .balanced_finetune import BalancedFinetunePlugin, balanced_finetune
 from .buffers import replay_buffers
 from .der_logits import DERLogitsPlugin
 from .features import collect_features
 from .head_loss import HeadLoss
 from .icarl_ncm import SeenClassNCM
+from .logit_adjustment import LogitAdjustedLoss
 from .metrics import HeadEpochAccuracy
 from .model_identity import KeepModelPlugin
 from .ncm_means import NCMMeansPlugin, refresh_means
 from .tau_calibration import TauCalibrationPlugin, holdout_indices
 
 __all__ = [
+    "BalancedFinetunePlugin",
     "ClassAllocationPlugin",
     "DERLogitsPlugin",
     "HeadEpochAccuracy",
     "HeadLoss",
     "KeepModelPlugin",
+    "LogitAdjustedLoss",
     "NCMMeansPlugin",
     "SeenClassNCM",
     "TauCalibrationPlugin",
+    "balanced_finetune",
     "collect_features",
     "experience_classes",
     "holdout_indices",

@@ -43,27 +43,40 @@ class FewShotSessionsPlugin(SupervisedPlugin):
         session_lr: Learning rate of those epochs (> 0).
         align_steps: Adam steps of ``align`` (0 keeps the projection frozen).
         align_lr: Adam's learning rate in ``align``.
+        align_proximity: Weight of ``align``'s penalty on the distance to the projection's weights before the
+            session (>= 0; 0: none).
+        align_ridge: Relative ridge of ``solve`` towards the last layer's current weights (>= 0).
+        align_targets: ``solve``'s targets: ``"new"`` (default: only the session's new classes move onto their
+            vectors, the older classes' means keep their current outputs) or ``"all"`` (every stored class mean
+            onto its vector).
 
     Raises:
         ConfigError: on an unknown schedule or an out-of-range number.
     """
 
     def __init__(self, *, update: str, base_epochs: int, schedule: str = "cosine", session_epochs: int = 0,
-                 session_lr: float = 1e-4, align_steps: int = 100, align_lr: float = 1e-3) -> None:
+                 session_lr: float = 1e-4, align_steps: int = 100, align_lr: float = 1e-3,
+                 align_proximity: float = 0.0, align_ridge: float = 0.1, align_targets: str = "new") -> None:
         super().__init__()
         if schedule not in SCHEDULES:
             raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
-        if base_epochs < 1 or session_epochs < 0 or align_steps < 0 or not session_lr > 0 or not align_lr > 0:
+        if align_targets not in ("all", "new"):
+            raise ConfigError(f"align_targets must be 'all' or 'new', got {align_targets!r}")
+        if (base_epochs < 1 or session_epochs < 0 or align_steps < 0 or not session_lr > 0 or not align_lr > 0
+                or not align_proximity >= 0 or not align_ridge >= 0):
             raise ConfigError(f"few-shot sessions need base_epochs >= 1, session_epochs >= 0, align_steps >= 0 and "
                               f"positive learning rates; got base_epochs={base_epochs}, session_epochs="
                               f"{session_epochs}, align_steps={align_steps}, session_lr={session_lr}, "
-                              f"align_lr={align_lr}")
+                              f"align_lr={align_lr}, align_proximity={align_proximity}, align_ridge={align_ridge} "
+                              "(both >= 0)")
         self.update = update
         self.base_epochs = int(base_epochs)
         self.schedule = schedule
         self.session_epochs = int(session_epochs)
         self.session_lr = float(session_lr)
-        self.options = {"align_steps": int(align_steps), "align_lr": float(align_lr)}
+        self.options = {"align_steps": int(align_steps), "align_lr": float(align_lr),
+                        "align_proximity": float(align_proximity), "align_ridge": float(align_ridge),
+                        "align_targets": align_targets}
         self.anchor_means = torch.zeros(0, 0)
         self.anchor_labels = torch.zeros(0, dtype=torch.long)
         self.scheduler: Any = None

@@ -129,6 +129,7 @@ def build_from_spec(
         extra_plugins=list(plugins),
         evaluator=evaluator if evaluator is not None else silent_evaluator(),
         device=str(device),
+        seed=seed,
     )
     strategy = METHODS.create(spec.method, parts)
     return strategy, strategy.model

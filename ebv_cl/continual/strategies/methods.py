@@ -22,7 +22,7 @@ they get. Builders import Avalanche when called, so validating a config does not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 import torch
@@ -64,6 +64,7 @@ class MethodParts:
         extra_plugins: The caller's plugins, a fresh list.
         evaluator: Avalanche's evaluation plugin.
         device: Where the model trains.
+        seed: The strategy's seed (seeds a method's own draws, e.g. replay's balanced fine-tune).
     """
 
     spec: StrategySpec
@@ -74,6 +75,7 @@ class MethodParts:
     extra_plugins: list[Any]
     evaluator: Any
     device: str = "cpu"
+    seed: int = 0
 
     def common(self) -> dict[str, Any]:
         """The keyword arguments every Avalanche strategy takes."""
@@ -138,30 +140,68 @@ def _naive(parts: MethodParts) -> Any:
 _STORAGES = ("class_balanced", "reservoir")
 
 
-def _replay_options(head: str, /, *, storage: str = "class_balanced", batch_size_mem: int | None = None
+def _replay_options(head: str, /, *, storage: str = "class_balanced", batch_size_mem: int | None = None,
+                    finetune_epochs: int = 0, finetune_lr: float | None = None, logit_adjustment: float = 0.0
                     ) -> dict[str, Any]:
     """The options, checked and normalised (keyword defaults are the documented defaults).
 
     Args:
         storage: The buffer: ``class_balanced`` (equal share per seen class) or ``reservoir`` (uniform sample).
         batch_size_mem: Replayed samples per minibatch (``null``: ``batch_size``).
+        finetune_epochs: Passes of a class-balanced fine-tune of the head alone after each experience, on the
+            experience's data and the memory (Decoupling's cRT; ``0``: none).
+        finetune_lr: The fine-tune's learning rate (``null``: the run's ``lr``).
+        logit_adjustment: Train with the logit-adjusted loss of this strength, priors counted over the
+            experience's training batches (Menon et al. 2021; ``0``: the head's own loss).
     """
     if storage not in _STORAGES:
         raise ConfigError(f"{_where('replay', 'storage')} = {storage!r}: expected one of {', '.join(_STORAGES)}")
-    return {"storage": storage, "batch_size_mem": _memory_batch("replay", batch_size_mem)}
+    lr = None if finetune_lr is None else check_number(finetune_lr, _where("replay", "finetune_lr"), strict=True)
+    return {"storage": storage, "batch_size_mem": _memory_batch("replay", batch_size_mem),
+            "finetune_epochs": check_int(finetune_epochs, _where("replay", "finetune_epochs"), low=0),
+            "finetune_lr": lr,
+            "logit_adjustment": check_number(logit_adjustment, _where("replay", "logit_adjustment"))}
 
 
 @METHODS.register("replay", options=_replay_options, buffer=True, data_parallel=True)
 def _replay(parts: MethodParts) -> Any:
-    """Experience replay from a class-balanced (default) or reservoir buffer of ``buffer_size`` samples."""
+    """Experience replay from a class-balanced (default) or reservoir buffer of ``buffer_size`` samples.
+
+    Options for long-tailed streams (off by default): ``finetune_epochs`` adds a class-balanced fine-tune of the
+    head after each experience (``BalancedFinetunePlugin``, Decoupling's cRT), placed before every other plugin
+    so that it sees the memory before this experience's update and tau-norm calibrates the fine-tuned weights;
+    ``logit_adjustment`` trains with ``LogitAdjustedLoss`` of that strength instead of the head's loss.
+    """
     from avalanche.training.plugins import ReplayPlugin
     from avalanche.training.storage_policy import ClassBalancedBuffer, ReservoirSamplingBuffer
 
-    size, opts = parts.spec.buffer_size, parts.spec.method_options
+    from ..plugins.balanced_finetune import BalancedFinetunePlugin
+    from ..plugins.logit_adjustment import LogitAdjustedLoss
+
+    spec, opts = parts.spec, parts.spec.method_options
+    size = spec.buffer_size
     storage = (ClassBalancedBuffer(max_size=size, adaptive_size=True) if opts["storage"] == "class_balanced"
                else ReservoirSamplingBuffer(max_size=size))
     replay = ReplayPlugin(mem_size=size, batch_size_mem=opts["batch_size_mem"], storage_policy=storage)
-    return parts.template([replay])
+    method_plugins: list[Any] = [replay]
+    if opts["logit_adjustment"] > 0:
+        adjusted = LogitAdjustedLoss(parts.model, opts["logit_adjustment"])
+        parts = replace(parts, criterion=adjusted)
+        method_plugins.append(adjusted)
+    strategy = parts.template(method_plugins)
+    if opts["finetune_epochs"] > 0:
+        lr = opts["finetune_lr"] if opts["finetune_lr"] is not None else spec.lr
+
+        def make_optimizer(params: list[nn.Parameter]) -> torch.optim.Optimizer:
+            optimizer = parts.optimizer_factory(params)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            return optimizer
+
+        finetune = BalancedFinetunePlugin(epochs=opts["finetune_epochs"], batch_size=spec.batch_size,
+                                          make_optimizer=make_optimizer, seed=parts.seed)
+        strategy.plugins.insert(0, finetune)
+    return strategy
 
 
 def _der_options(head: str, /, *, alpha: float | list[float] = 0.1, beta: float = 0.5,
@@ -300,11 +340,13 @@ def _gdumb(parts: MethodParts) -> Any:
 
 
 _SCHEDULES = ("cosine", "step", "none")
+_ALIGN_TARGETS = ("new", "all")
 
 
 def _fscil_options(head: str, /, *, base_epochs: int | None = None, schedule: str = "cosine",
                    session_epochs: int = 0, session_lr: float | None = None, session_update: str = "auto",
-                   align_steps: int = 100, align_lr: float = 0.001) -> dict[str, Any]:
+                   align_steps: int = 100, align_lr: float = 0.001, align_proximity: float = 0.0,
+                   align_ridge: float = 0.1, align_targets: str = "new") -> dict[str, Any]:
     """The options, checked and normalised (keyword defaults are the documented defaults).
 
     Args:
@@ -315,10 +357,18 @@ def _fscil_options(head: str, /, *, base_epochs: int | None = None, schedule: st
         session_update: How the head takes in a session's classes (``auto``: the head's default).
         align_steps: Steps of the ``align`` session update.
         align_lr: Learning rate of the ``align`` session update.
+        align_proximity: Weight of ``align``'s penalty on the distance to the projection's weights before the
+            session (0: none).
+        align_ridge: Relative ridge of the ``solve`` session update towards the last layer's current weights.
+        align_targets: ``solve``'s targets: ``new`` (the session's new classes move onto their vectors, the older
+            classes' means keep their outputs) or ``all`` (every stored class mean onto its vector).
     """
     where = lambda key: _where("fscil", key)  # noqa: E731
     if schedule not in _SCHEDULES:
         raise ConfigError(f"{where('schedule')} = {schedule!r}: expected one of {', '.join(_SCHEDULES)}")
+    if align_targets not in _ALIGN_TARGETS:
+        raise ConfigError(f"{where('align_targets')} = {align_targets!r}: expected one of "
+                          f"{', '.join(_ALIGN_TARGETS)}")
     resolve_session_update(head, session_update)
     return {
         "base_epochs": None if base_epochs is None else check_int(base_epochs, where("base_epochs"), low=1),
@@ -328,6 +378,9 @@ def _fscil_options(head: str, /, *, base_epochs: int | None = None, schedule: st
         "session_update": session_update,
         "align_steps": check_int(align_steps, where("align_steps"), low=0),
         "align_lr": check_number(align_lr, where("align_lr"), strict=True),
+        "align_proximity": check_number(align_proximity, where("align_proximity")),
+        "align_ridge": check_number(align_ridge, where("align_ridge")),
+        "align_targets": align_targets,
     }
 
 
@@ -353,6 +406,9 @@ def _fscil(parts: MethodParts) -> Any:
         session_lr=opts["session_lr"] if opts["session_lr"] is not None else spec.lr / 100,
         align_steps=opts["align_steps"],
         align_lr=opts["align_lr"],
+        align_proximity=opts["align_proximity"],
+        align_ridge=opts["align_ridge"],
+        align_targets=opts["align_targets"],
     )
     return parts.template([sessions])
 
