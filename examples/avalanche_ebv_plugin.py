@@ -7,9 +7,13 @@ own accuracy metric. The lines marked ``# EBV`` are all it takes to swap the gro
 bank of Equiangular Basis Vectors:
 
 1. generate (or load) a bank with one vector per class you may ever see;
-2. wrap the feature extractor and the EBV head in a ``HeadedModel`` (outputs indexed by class id);
+2. wrap the feature extractor and the EBV head in a ``HeadedModel`` (outputs indexed by class id); with
+   ``training_output="features"`` its training forward hands the loss the features and forms no logits (this
+   script reads the output in training only through the criterion; DER, LwF, iCaRL and Avalanche's training
+   accuracy read logits and need the default ``"logits"``);
 3. add ``ClassAllocationPlugin`` (gives each new class its bank vector before training on it) and train
-   with ``HeadLoss`` (the head's own loss).
+   with ``HeadLoss`` (the head's own loss: with ``--sampled N`` EBV's sampled softmax over N random and N
+   hard negative classes, which pays off with thousands of classes).
 
 Run: ``python examples/avalanche_ebv_plugin.py`` (``--head fc`` runs the same script with a growing FC head).
 Avalanche's deprecation notes, its "no QP solver" and "No loggers specified" warnings are silenced below:
@@ -58,6 +62,8 @@ def main() -> None:
     parser.add_argument("--head", default="ebv", choices=["ebv", "fc"])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sampled", type=int, default=None, help="EBV: sampled softmax with this many random "
+                        "and this many hard negatives per step (default: full softmax)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)  # a tiny MLP: extra intra-op threads cost more than they give on a busy CPU
@@ -67,8 +73,10 @@ def main() -> None:
     features = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU())
 
     bank = EBVBank.generate(n_classes, 16, seed=args.seed, time_budget=5.0)  # EBV
-    head = create_head(args.head, 64, bank=bank)  # EBV: one fixed bank vector per class
-    model = HeadedModel(features, head, num_outputs=n_classes)  # EBV: outputs indexed by class id
+    sampled = {"sampled_negatives": args.sampled, "hard_negatives": args.sampled} if args.sampled else {}
+    head = create_head(args.head, 64, bank=bank, **(sampled if args.head == "ebv" else {}))  # EBV: one fixed bank vector per class
+    model = HeadedModel(features, head, num_outputs=n_classes,  # EBV: outputs indexed by class id
+                        training_output="features")  # EBV: the loss gets the features, no logits formed in training
 
     strategy = Naive(
         model=model,

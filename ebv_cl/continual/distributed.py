@@ -56,11 +56,30 @@ class DataParallelPlugin(SupervisedPlugin, supports_distributed=True):
     """
 
     def before_training_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
-        strategy.model = DistributedHelper.wrap_model(strategy.model)
+        model = strategy.model
+        if DistributedHelper.is_distributed and getattr(model, "training_output", None) == "features":
+            strategy.model = _wrap_features_model(model)
+        else:
+            strategy.model = DistributedHelper.wrap_model(model)
 
     def after_training_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
         strategy.model = DistributedHelper.unwrap_model(strategy.model)
         _broadcast_buffers(strategy.model)
+
+
+def _wrap_features_model(model: Any) -> Any:
+    """``DistributedDataParallel`` for a ``HeadedModel`` that returns features in training.
+
+    Avalanche wraps with ``find_unused_parameters=True``: DDP then marks every parameter the forward's output
+    does not reach as ready when the forward ends. The head's parameters are reached only by the loss, after
+    the forward, so their gradients would mark them ready a second time (an error). Every parameter of the
+    supported heads gets a gradient from the loss in every step, which is what DDP's default expects.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    helper = DistributedHelper
+    devices = {"device_ids": [helper.make_device()]} if (helper.forced_cuda_comm or helper.use_cuda) else {}
+    return DistributedDataParallel(model, find_unused_parameters=False, **devices)
 
 
 def _broadcast_buffers(model: Any) -> None:

@@ -67,11 +67,14 @@ def make_evaluator(names: Sequence[str], *, log_dir: str | Path, run_name: str, 
     from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
     from avalanche.training.plugins import EvaluationPlugin
 
+    from .plugins.metrics import HeadEpochAccuracy  # right when the model returns features in training
+
     loggers = make_loggers(names, log_dir=log_dir, run_name=run_name, project=project)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return EvaluationPlugin(
-            accuracy_metrics(epoch=True, experience=True, stream=True),
+            HeadEpochAccuracy(),
+            accuracy_metrics(experience=True, stream=True),
             loss_metrics(epoch=True, experience=True, stream=True),
             loggers=loggers,
         )

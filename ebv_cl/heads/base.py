@@ -203,6 +203,28 @@ class ClassifierHead(nn.Module):
         targets = self._check_targets(target_columns, self._check_features(features).shape[0])
         return nn.functional.cross_entropy(self(features), targets)
 
+    def loss_from_logits(self, logits: torch.Tensor, target_columns: torch.Tensor) -> torch.Tensor:
+        """The training loss computed from training logits ``forward(features)`` already formed.
+
+        For a caller that needs the full logits anyway (DER's stored logits, LwF's distillation): it equals
+        ``training_loss(features, target_columns)`` when ``logits == forward(features)``.
+
+        Args:
+            logits: ``(B, num_classes)`` float logits, column ``j`` = ``classes[j]``.
+            target_columns: ``(B,)`` int64 columns of the true classes.
+
+        Raises:
+            ValueError: if ``logits`` is not ``(B, num_classes)`` or the targets are not ``(B,)`` columns.
+        """
+        targets = self._check_targets(target_columns, self._check_logits(logits).shape[0])
+        return nn.functional.cross_entropy(logits, targets)
+
+    def _check_logits(self, logits: Any) -> torch.Tensor:
+        if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[1] != self.num_classes:
+            got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+            raise ValueError(f"logits must have shape (B, {self.num_classes}) (one column per class), got {got}")
+        return logits
+
     def _check_targets(self, target: Any, batch: int) -> torch.Tensor:
         ok = isinstance(target, torch.Tensor) and target.dtype in (torch.int64, torch.int32)
         if not ok or target.shape != (batch,):

@@ -282,6 +282,35 @@ class EBVHead(ClassifierHead):
         self.last_class_set_size = int(class_set.numel())
         return self._cross_entropy(z @ self._rows(class_set).T, local)
 
+    def loss_from_logits(self, logits: torch.Tensor, target_columns: torch.Tensor) -> torch.Tensor:
+        """``training_loss`` from the logits ``forward(features)`` already formed (for methods that need them).
+
+        With sampling the class set is drawn as in ``training_loss`` (positives, hard negatives, uniform
+        sample) and the cross-entropy is taken over those columns of ``logits``; the ``scan`` and ``index``
+        modes rank the candidates by these logits (the same order as their exact search). For the same draw
+        the value equals ``training_loss``; the full logits were paid for by the caller.
+        """
+        logits = self._check_logits(logits)
+        targets = self._check_targets(target_columns, logits.shape[0])
+        if not self.uses_sampling(logits.shape[0]):
+            return self._cross_entropy(logits, targets)
+        positives, local = targets.unique(return_inverse=True)
+        if self.hard_negatives == 0:
+            hard = targets.new_empty(0)
+        elif self.hard_negative_mode == "bank":
+            hard = self._hard_negatives(logits, targets, positives)  # "bank" reads only the device of its first argument
+        else:
+            scores = logits.detach().scatter(1, targets[:, None], float("-inf"))
+            scores, idx = scores.topk(min(_CANDIDATES, self.num_classes), dim=1)
+            idx = idx.masked_fill(torch.isinf(scores), -1)
+            hard = hardest_candidates(idx, scores, positives, self.hard_negatives)
+        taken = torch.cat([positives, hard])
+        drawn = draw_excluding(self.num_classes, taken.sort().values, self.sampled_negatives or 0,
+                               generator=self._generator)
+        class_set = torch.cat([taken, drawn])
+        self.last_class_set_size = int(class_set.numel())
+        return self._cross_entropy(logits.index_select(1, class_set), local)
+
     @torch.no_grad()
     def _hard_negatives(self, z: torch.Tensor, targets: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         # classes: the sorted distinct targets

@@ -103,8 +103,17 @@ class NCMHead(ClassifierHead):
             NotBuiltError: if a target class has no mean yet.
         """
         targets = self._check_targets(target_columns, self._check_features(features).shape[0])
+        self._check_means(targets)
+        return nn.functional.cross_entropy(self(features) / self.temperature, targets)
+
+    def loss_from_logits(self, logits: torch.Tensor, target_columns: torch.Tensor) -> torch.Tensor:
+        """``training_loss`` from the cosine logits ``forward(features)`` already formed."""
+        targets = self._check_targets(target_columns, self._check_logits(logits).shape[0])
+        self._check_means(targets)
+        return nn.functional.cross_entropy(logits / self.temperature, targets)
+
+    def _check_means(self, targets: torch.Tensor) -> None:
         missing = targets[self.counts[targets] == 0]
         if missing.numel():
             labels = self.labels_of(missing.unique()[:5])
             raise NotBuiltError(f"NCMHead has no mean for target class(es) {labels}; call update_means first")
-        return nn.functional.cross_entropy(self(features) / self.temperature, targets)

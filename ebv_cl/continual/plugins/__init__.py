@@ -7,7 +7,9 @@ Each plugin calls the heads' plain functions from one or two callbacks:
 - ``TauCalibrationPlugin``: hold out training data per class and choose ``tau_norm``'s tau on it.
 - ``DERLogitsPlugin``: neutralise DER's stored logits of classes that did not exist when they were stored.
 - ``KeepModelPlugin``: keep the caller's model object when GDumb restarts from a copy.
-- ``HeadLoss``: the criterion that calls ``head.training_loss`` (EBV's sampled softmax).
+- ``HeadLoss``: the criterion that calls the head's own loss on the model's features or logits (EBV's sampled
+  softmax).
+- ``HeadEpochAccuracy``: Avalanche's training accuracy per epoch, right also when the model returns features.
 - ``SeenClassNCM``: iCaRL's nearest-mean classifier restricted to classes it has exemplars of.
 - ``BalancedFinetunePlugin``: replay's class-balanced fine-tune of the head after each experience (cRT).
 - ``LogitAdjustedLoss``: replay's logit-adjusted criterion, priors counted from the experience's batches.
@@ -23,6 +25,7 @@ from .features import collect_features
 from .head_loss import HeadLoss
 from .icarl_ncm import SeenClassNCM
 from .logit_adjustment import LogitAdjustedLoss
+from .metrics import HeadEpochAccuracy
 from .model_identity import KeepModelPlugin
 from .ncm_means import NCMMeansPlugin, refresh_means
 from .tau_calibration import TauCalibrationPlugin, holdout_indices
@@ -31,6 +34,7 @@ __all__ = [
     "BalancedFinetunePlugin",
     "ClassAllocationPlugin",
     "DERLogitsPlugin",
+    "HeadEpochAccuracy",
     "HeadLoss",
     "KeepModelPlugin",
     "LogitAdjustedLoss",

@@ -1,9 +1,16 @@
-"""The criterion adapter that trains with the head's own ``training_loss`` (EBV's sampled softmax).
+"""The criterion adapter that trains with the head's own loss (EBV's sampled softmax, margins, smoothing).
 
-Avalanche calls ``criterion(mb_output, mb_y)``; ``HeadLoss`` instead takes the features of that forward pass
-(kept by ``HeadedModel`` in training mode), maps the class ids to head columns and returns
-``head.training_loss(features, columns)``. In eval mode (no kept features) it is the cross-entropy of the
-class-id logits, which is what Avalanche's loss metrics expect.
+Avalanche calls ``criterion(mb_output, mb_y)``. ``HeadLoss`` reads ``mb_output`` as what the ``HeadedModel``
+returned for that forward pass, by the model's mode, and nothing else:
+
+- training mode, ``training_output="features"``: backbone features ``(B, head.in_features)``; the loss is
+  ``head.training_loss(features, columns)`` (a sampled softmax scores only its sampled classes);
+- training mode, ``training_output="logits"``: class-id logits ``(B, num_outputs)``; the loss is
+  ``head.loss_from_logits`` of their columns (the same loss, from logits the method needed anyway);
+- evaluation mode: class-id logits; the loss is their cross-entropy (what Avalanche's loss metrics expect).
+
+An output of another shape is a ``ValueError`` naming the shape expected and the model's mode, never a silent
+change of loss.
 """
 
 from __future__ import annotations
@@ -17,10 +24,10 @@ __all__ = ["HeadLoss"]
 
 
 class HeadLoss:
-    """``criterion(logits, targets)`` computed by the head of ``model``.
+    """``criterion(output, targets)`` computed by the head of ``model``.
 
     Args:
-        model: The ``HeadedModel`` whose forward produced ``logits``.
+        model: The ``HeadedModel`` whose forward produced ``output``.
     """
 
     def __init__(self, model: HeadedModel) -> None:
@@ -28,19 +35,38 @@ class HeadLoss:
             raise TypeError(f"model must be a HeadedModel, got {type(model).__name__}")
         self.model = model
 
-    def __call__(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """The head's training loss of the last training forward, or cross-entropy in eval mode.
+    def __call__(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The head's loss of one forward pass's ``output`` against class ids ``targets``.
 
         Args:
-            logits: ``(B, num_outputs)`` logits by class id (used in eval mode only).
+            output: What ``model`` returned: features or class-id logits, by its mode (module doc).
             targets: ``(B,)`` integer class ids.
+
+        Raises:
+            ValueError: if ``output`` does not have the shape the model's mode gives.
+            UnknownLabelError: if a target is not a class of the head (training mode).
         """
-        feats = self.model.last_features
-        if feats is None or feats.shape[0] != targets.shape[0]:
-            return nn.functional.cross_entropy(logits, targets.long())
-        head = self.model.head
-        columns = head.columns_of(targets).to(feats.device)
-        return head.training_loss(feats, columns)
+        model = self.model
+        targets = targets.long()
+        batch = targets.shape[0]
+        if not model.training:
+            self._check(output, (batch, model.output_width), "class-id logits (evaluation mode)")
+            return nn.functional.cross_entropy(output, targets)
+        head = model.head
+        if model.training_output == "features":
+            self._check(output, (batch, head.in_features),
+                        "backbone features (training mode, training_output='features')")
+            return head.training_loss(output, head.columns_of(targets).to(output.device))
+        self._check(output, (batch, model.output_width), "class-id logits (training mode, training_output='logits')")
+        return head.loss_from_logits(model.columns(output), head.columns_of(targets).to(output.device))
+
+    @staticmethod
+    def _check(output: torch.Tensor, shape: tuple[int, int], what: str) -> None:
+        if not isinstance(output, torch.Tensor) or tuple(output.shape) != shape:
+            got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+            raise ValueError(f"HeadLoss expected the model's {what} of shape {shape} (batch, width), got {got}; "
+                             f"pass HeadLoss the HeadedModel whose output it receives, and use "
+                             f"training_output='logits' where something else reads the training output")
 
     def __repr__(self) -> str:
-        return f"HeadLoss(head={type(self.model.head).__name__})"
+        return f"HeadLoss(head={type(self.model.head).__name__}, training_output={self.model.training_output!r})"

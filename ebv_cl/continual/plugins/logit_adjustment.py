@@ -19,6 +19,7 @@ from avalanche.core import SupervisedPlugin
 from torch import nn
 
 from ..strategies.model import HeadedModel
+from .head_loss import HeadLoss
 
 __all__ = ["LogitAdjustedLoss"]
 
@@ -71,15 +72,30 @@ class LogitAdjustedLoss(SupervisedPlugin):
         counts[inside] = self.counts[ids[inside]].clamp_min(1.0)
         return torch.log(counts / counts.sum()).float()
 
-    def __call__(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """The adjusted cross-entropy of the last training forward, or cross-entropy in eval mode."""
-        feats = self.model.last_features
-        if feats is None or feats.shape[0] != targets.shape[0]:
-            return nn.functional.cross_entropy(logits, targets.long())
-        head = self.model.head
-        columns = head.columns_of(targets).to(feats.device)
-        adjust = self.tau * self.log_prior(self.model.class_ids()).to(feats.device)
-        return nn.functional.cross_entropy(head(feats) + adjust, columns)
+    def __call__(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The adjusted cross-entropy of a training forward's ``output`` (features or class-id logits, by the
+        model's ``training_output``, as ``HeadLoss`` reads it), or cross-entropy in eval mode.
+
+        Raises:
+            ValueError: if ``output`` does not have the shape the model's mode gives.
+        """
+        model, targets = self.model, targets.long()
+        batch = targets.shape[0]
+        if not model.training:
+            HeadLoss._check(output, (batch, model.output_width), "class-id logits (evaluation mode)")
+            return nn.functional.cross_entropy(output, targets)
+        head = model.head
+        if model.training_output == "features":
+            HeadLoss._check(output, (batch, head.in_features),
+                            "backbone features (training mode, training_output='features')")
+            logits = head(output)
+        else:
+            HeadLoss._check(output, (batch, model.output_width),
+                            "class-id logits (training mode, training_output='logits')")
+            logits = model.columns(output)
+        columns = head.columns_of(targets).to(output.device)
+        adjust = self.tau * self.log_prior(model.class_ids()).to(output.device)
+        return nn.functional.cross_entropy(logits + adjust, columns)
 
     def __repr__(self) -> str:
         return f"LogitAdjustedLoss(tau={self.tau})"

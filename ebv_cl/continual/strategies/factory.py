@@ -28,7 +28,7 @@ from ...errors import ConfigError, UnknownOptionError
 from ...heads import HEADS, create_head
 from ..plugins import HeadLoss
 from .head_plugins import head_plugins
-from .methods import METHODS, MethodParts
+from .methods import METHODS, MethodParts, training_output_of
 from .model import HeadedModel
 from .names import resolve_strategy_name
 from .spec import StrategySpec
@@ -99,7 +99,9 @@ def build_from_spec(
             split); the global RNG is neither seeded nor advanced.
         device: Where the model trains.
         evaluator: Avalanche's evaluation plugin; ``None`` gives a silent one (``silent_evaluator``).
-        plugins: Extra plugins, appended after the strategy's own (the sequence is not modified).
+        plugins: Extra plugins, appended after the strategy's own (the sequence is not modified). Under the
+            ``FEATURE_OUTPUT_METHODS`` the training output is features, not logits (``HeadedModel``): a plugin
+            that reads ``strategy.mb_output`` in training should go through ``model.logits_of_output``.
 
     Returns:
         ``(strategy, model)``: a stock Avalanche strategy and the model whose eval-mode output is indexed by
@@ -116,7 +118,8 @@ def build_from_spec(
     n_classes_total = check_int(n_classes_total, "n_classes_total", low=1)
     seed = check_int(seed, "seed", low=0)
     head = _make_head(spec, _feature_dim(backbone), bank, n_classes_total=n_classes_total, seed=seed)
-    model = HeadedModel(backbone, head, num_outputs=n_classes_total).to(str(device))
+    model = HeadedModel(backbone, head, num_outputs=n_classes_total,
+                        training_output=training_output_of(spec.method)).to(str(device))
     parts = MethodParts(
         spec=spec,
         model=model,

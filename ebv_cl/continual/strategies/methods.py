@@ -37,7 +37,18 @@ from .training import check_int, check_number
 if TYPE_CHECKING:  # pragma: no cover
     from .spec import StrategySpec
 
-__all__ = ["METHODS", "MethodParts", "list_methods", "method_defaults", "method_options"]
+__all__ = ["FEATURE_OUTPUT_METHODS", "METHODS", "MethodParts", "list_methods", "method_defaults", "method_options",
+           "training_output_of"]
+
+FEATURE_OUTPUT_METHODS = frozenset({"naive", "replay", "gdumb", "fscil"})
+"""Methods whose strategy reads the training output only through the criterion: their ``HeadedModel`` returns
+features in training (``training_output="features"``), so the head's loss forms only the logits it scores. DER
+(stored logits, its own replay loss), LwF and iCaRL (distillation) read class-id logits and get them."""
+
+
+def training_output_of(method: str) -> str:
+    """``"features"`` for ``FEATURE_OUTPUT_METHODS``, else ``"logits"`` (the safe default for any other method)."""
+    return "features" if method in FEATURE_OUTPUT_METHODS else "logits"
 
 
 @dataclass
@@ -296,7 +307,8 @@ def _icarl(parts: MethodParts) -> Any:
     from ..plugins import SeenClassNCM
 
     spec, model = parts.spec, parts.model
-    classifier = HeadedModel(nn.Identity(), model.head, num_outputs=model.num_outputs, pad_value=model.pad_value)
+    classifier = HeadedModel(nn.Identity(), model.head, num_outputs=model.num_outputs, pad_value=model.pad_value,
+                             training_output="logits")  # iCaRL's loss reads the logits
     params = list(model.backbone.parameters()) + list(classifier.parameters())
     strategy = ICaRL(
         feature_extractor=model.backbone,

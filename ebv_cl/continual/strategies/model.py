@@ -5,7 +5,15 @@ distillation, iCaRL's one-hot targets) index outputs by class id and need a fixe
 ``num_outputs`` set, ``HeadedModel`` scatters the head's logits to their class ids in a ``(B, num_outputs)``
 tensor and fills the ids the head does not know yet with ``PAD_LOGIT`` (a large negative constant: zero
 softmax and sigmoid mass, never the argmax while a known class exists). So ``model(x).argmax(1)`` is a class
-id for every head, whatever the arrival order. The last features are kept for ``HeadLoss`` (training only).
+id for every head, whatever the arrival order.
+
+In training mode the output depends on ``training_output``: ``"logits"`` (the default) gives the same class-id
+logits, which every Avalanche method and metric can read; ``"features"`` gives the backbone features
+``(B, head.in_features)`` and forms no logits at all, so a head whose loss scores only some classes (EBV's
+sampled softmax) never pays for the others. ``HeadLoss`` takes either, explicitly, as Avalanche's
+``criterion(mb_output, mb_y)``. Use ``"features"`` only when nothing but the criterion reads the training
+output: DER (stored logits), LwF and iCaRL (distillation) need ``"logits"``; Avalanche's training accuracy
+reads it too (``HeadEpochAccuracy`` is the epoch accuracy that works with both).
 """
 
 from __future__ import annotations
@@ -18,10 +26,13 @@ from torch import nn
 from ...errors import ConfigError
 from ...validation import check_positive_int
 
-__all__ = ["PAD_LOGIT", "HeadedModel", "find_headed_model", "head_param_count", "predict_logits"]
+__all__ = ["PAD_LOGIT", "TRAINING_OUTPUTS", "HeadedModel", "find_headed_model", "head_param_count", "predict_logits"]
 
 PAD_LOGIT = -1.0e4
 """The logit given to class ids a head does not know yet (finite, so MSE and KL stay finite)."""
+
+TRAINING_OUTPUTS = ("logits", "features")
+"""What ``HeadedModel`` returns in training mode (see the module doc)."""
 
 
 class HeadedModel(nn.Module):
@@ -33,9 +44,12 @@ class HeadedModel(nn.Module):
         num_outputs: The width of the output: the total number of class ids of the stream (labels must be
             ints in ``[0, num_outputs)``). ``None`` returns the head's logits in column (arrival) order.
         pad_value: The logit of class ids the head does not know yet.
+        training_output: ``"logits"`` (default) or ``"features"``: what ``forward`` returns in training mode
+            (module doc). Evaluation mode always returns logits.
 
     Raises:
         TypeError: if ``backbone`` or ``head`` is not an ``nn.Module``.
+        ConfigError: on an unknown ``training_output``.
     """
 
     def __init__(
@@ -45,6 +59,7 @@ class HeadedModel(nn.Module):
         *,
         num_outputs: int | None = None,
         pad_value: float = PAD_LOGIT,
+        training_output: str = "logits",
     ) -> None:
         super().__init__()
         for name, mod in (("backbone", backbone), ("head", head)):
@@ -54,8 +69,24 @@ class HeadedModel(nn.Module):
         self.head = head
         self.num_outputs = None if num_outputs is None else check_positive_int(num_outputs, name="num_outputs")
         self.pad_value = float(pad_value)
-        self.last_features: torch.Tensor | None = None
+        self.training_output = training_output
         self._ids_cache: tuple[int, torch.Tensor] | None = None
+
+    @property
+    def training_output(self) -> str:
+        """``"logits"`` or ``"features"``: what ``forward`` returns in training mode."""
+        return self._training_output
+
+    @training_output.setter
+    def training_output(self, value: str) -> None:
+        if value not in TRAINING_OUTPUTS:
+            raise ConfigError(f"training_output must be one of {', '.join(TRAINING_OUTPUTS)}, got {value!r}")
+        self._training_output = value
+
+    @property
+    def output_width(self) -> int:
+        """The width of the logits: ``num_outputs``, or the head's class count when ``num_outputs`` is None."""
+        return self.head.num_classes if self.num_outputs is None else self.num_outputs
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features ``(B, feature_dim)`` of inputs ``x``."""
@@ -88,24 +119,44 @@ class HeadedModel(nn.Module):
         # A head may give -inf to a class it cannot score yet (ncm without a mean): keep outputs finite.
         return out.index_copy(1, self.class_ids(logits.device), logits.clamp_min(self.pad_value))
 
+    def columns(self, logits: torch.Tensor) -> torch.Tensor:
+        """The head's column logits ``(B, num_classes)`` of class-id logits ``(B, num_outputs)`` (``scatter``'s inverse)."""
+        if self.num_outputs is None:
+            return logits
+        return logits.index_select(1, self.class_ids(logits.device))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of inputs ``x``: ``(B, num_outputs)`` by class id, or ``(B, num_classes)`` by column."""
+        """Logits of inputs ``x``: ``(B, num_outputs)`` by class id, or ``(B, num_classes)`` by column.
+
+        In training mode with ``training_output="features"``: the backbone features ``(B, head.in_features)``.
+        """
         feats = self.backbone(x)
-        self.last_features = feats if self.training else None
-        logits = self.head.prediction_logits(feats) if not self.training else self.head(feats)
-        return self.scatter(logits)
+        if not self.training:
+            return self.scatter(self.head.prediction_logits(feats))
+        if self._training_output == "features":
+            return feats
+        return self.scatter(self.head(feats))
+
+    @torch.no_grad()
+    def logits_of_output(self, output: torch.Tensor) -> torch.Tensor:
+        """Class-id logits of a forward's ``output`` (a training-mode ``"features"`` output is scored here).
+
+        For metrics that read the training output (``HeadEpochAccuracy``); no gradient.
+        """
+        if self.training and self._training_output == "features":
+            return self.scatter(self.head(output))
+        return output
 
     def adopt(self, other: "HeadedModel") -> None:
         """Take ``other``'s backbone and head (used after Avalanche replaced the strategy's model by a copy)."""
         self.backbone = other.backbone
         self.head = other.head
         self._ids_cache = None
-        self.last_features = None
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["last_features"] = None  # a graph-carrying tensor cannot be deep-copied
-        return state
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.pop("last_features", None)  # held by checkpoints written before training_output existed
+        state.setdefault("_training_output", "logits")
+        super().__setstate__(state)
 
 
 def find_headed_model(model: nn.Module) -> HeadedModel:
