@@ -20,7 +20,7 @@ from torch import nn
 
 from ..strategies.model import HeadedModel
 
-__all__ = ["HeadLoss"]
+__all__ = ["HeadLoss", "read_output"]
 
 
 class HeadLoss:
@@ -46,27 +46,48 @@ class HeadLoss:
             ValueError: if ``output`` does not have the shape the model's mode gives.
             UnknownLabelError: if a target is not a class of the head (training mode).
         """
-        model = self.model
-        targets = targets.long()
-        batch = targets.shape[0]
-        if not model.training:
-            self._check(output, (batch, model.output_width), "class-id logits (evaluation mode)")
-            return nn.functional.cross_entropy(output, targets)
-        head = model.head
-        if model.training_output == "features":
-            self._check(output, (batch, head.in_features),
-                        "backbone features (training mode, training_output='features')")
-            return head.training_loss(output, head.columns_of(targets).to(output.device))
-        self._check(output, (batch, model.output_width), "class-id logits (training mode, training_output='logits')")
-        return head.loss_from_logits(model.columns(output), head.columns_of(targets).to(output.device))
-
-    @staticmethod
-    def _check(output: torch.Tensor, shape: tuple[int, int], what: str) -> None:
-        if not isinstance(output, torch.Tensor) or tuple(output.shape) != shape:
-            got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-            raise ValueError(f"HeadLoss expected the model's {what} of shape {shape} (batch, width), got {got}; "
-                             f"pass HeadLoss the HeadedModel whose output it receives, and use "
-                             f"training_output='logits' where something else reads the training output")
+        kind, value = read_output(self.model, output, targets.shape[0])
+        if kind == "logits":
+            return nn.functional.cross_entropy(value, targets.long())
+        head = self.model.head
+        columns = head.columns_of(targets.long()).to(output.device)
+        if kind == "features":
+            return head.training_loss(value, columns)
+        return head.loss_from_logits(value, columns)
 
     def __repr__(self) -> str:
         return f"HeadLoss(head={type(self.model.head).__name__}, training_output={self.model.training_output!r})"
+
+
+def read_output(model: HeadedModel, output: torch.Tensor, batch: int) -> tuple[str, torch.Tensor]:
+    """What one forward pass of ``model`` returned, checked against the model's mode (module doc).
+
+    Args:
+        model: The ``HeadedModel`` whose forward produced ``output``.
+        output: That forward's output.
+        batch: The number of samples of the mini-batch.
+
+    Returns:
+        ``("logits", class-id logits)`` in evaluation mode, ``("features", backbone features)`` in training mode
+        with ``training_output="features"``, ``("columns", the head's column logits)`` in training mode with
+        ``training_output="logits"``.
+
+    Raises:
+        ValueError: if ``output`` does not have the shape the model's mode gives.
+    """
+    if not model.training:
+        _check(output, (batch, model.output_width), "class-id logits (evaluation mode)")
+        return "logits", output
+    if model.training_output == "features":
+        _check(output, (batch, model.head.in_features), "backbone features (training mode, training_output='features')")
+        return "features", output
+    _check(output, (batch, model.output_width), "class-id logits (training mode, training_output='logits')")
+    return "columns", model.columns(output)
+
+
+def _check(output: torch.Tensor, shape: tuple[int, int], what: str) -> None:
+    if not isinstance(output, torch.Tensor) or tuple(output.shape) != shape:
+        got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise ValueError(f"HeadLoss expected the model's {what} of shape {shape} (batch, width), got {got}; "
+                         f"pass HeadLoss the HeadedModel whose output it receives, and use "
+                         f"training_output='logits' where something else reads the training output")

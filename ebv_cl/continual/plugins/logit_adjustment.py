@@ -19,7 +19,7 @@ from avalanche.core import SupervisedPlugin
 from torch import nn
 
 from ..strategies.model import HeadedModel
-from .head_loss import HeadLoss
+from .head_loss import read_output
 
 __all__ = ["LogitAdjustedLoss"]
 
@@ -80,19 +80,11 @@ class LogitAdjustedLoss(SupervisedPlugin):
             ValueError: if ``output`` does not have the shape the model's mode gives.
         """
         model, targets = self.model, targets.long()
-        batch = targets.shape[0]
-        if not model.training:
-            HeadLoss._check(output, (batch, model.output_width), "class-id logits (evaluation mode)")
-            return nn.functional.cross_entropy(output, targets)
+        kind, value = read_output(model, output, targets.shape[0])
+        if kind == "logits":
+            return nn.functional.cross_entropy(value, targets)
         head = model.head
-        if model.training_output == "features":
-            HeadLoss._check(output, (batch, head.in_features),
-                            "backbone features (training mode, training_output='features')")
-            logits = head(output)
-        else:
-            HeadLoss._check(output, (batch, model.output_width),
-                            "class-id logits (training mode, training_output='logits')")
-            logits = model.columns(output)
+        logits = head(value) if kind == "features" else value
         columns = head.columns_of(targets).to(output.device)
         adjust = self.tau * self.log_prior(model.class_ids()).to(output.device)
         return nn.functional.cross_entropy(logits + adjust, columns)
