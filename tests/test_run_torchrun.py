@@ -54,6 +54,15 @@ def test_unsupported_strategies_are_refused_with_the_reason(strategy, reason):
     check_data_parallel(config_from_dict(CONFIG))  # naive and replay with fc and ebv are fine
 
 
+def test_replay_with_its_balanced_fine_tune_is_refused_but_plain_replay_and_logit_adjustment_are_not():
+    tuned = {"head": "ebv", "method": "replay", "method_options": {"finetune_epochs": 1}}
+    config = config_from_dict({**CONFIG, "strategies": [tuned]})
+    with pytest.raises(ConfigError, match=r"ebv\+replay: method 'replay': its balanced fine-tune \(finetune_epochs > 0\)"):
+        check_data_parallel(config)
+    adjusted = {"head": "ebv", "method": "replay", "method_options": {"logit_adjustment": 1.0}}
+    check_data_parallel(config_from_dict({**CONFIG, "strategies": ["fc+replay", adjusted]}))
+
+
 def test_world_size_reads_torchrun_s_environment(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert world_size() == 1

@@ -16,7 +16,7 @@ training them wrong.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -31,16 +31,18 @@ def _reason(trait: Any) -> str | None:
     return trait if isinstance(trait, str) else "not supported by data-parallel training"
 
 
-def unsupported_reason(head: str, method: str) -> str | None:
+def unsupported_reason(head: str, method: str, method_options: Mapping[str, Any] | None = None) -> str | None:
     """Why ``head`` under ``method`` cannot train data-parallel yet, or ``None`` when it can.
 
-    A method says so in its ``data_parallel`` trait (``True``, or the reason; absent: not supported); a head
-    is supported unless its ``HEAD_PLUGINS`` entry gives a reason.
+    A method says so in its ``data_parallel`` trait (``True``, or the reason; absent: not supported; or a
+    function of the method's options returning one of those, for a method whose options decide); a head is
+    supported unless its ``HEAD_PLUGINS`` entry gives a reason.
     """
     from .strategies.head_plugins import HEAD_PLUGINS
     from .strategies.methods import METHODS
 
-    reason = _reason(METHODS.traits(method).get("data_parallel"))
+    trait = METHODS.traits(method).get("data_parallel")
+    reason = _reason(trait(dict(method_options or {})) if callable(trait) else trait)
     if reason is not None:
         return f"method {method!r}: {reason}"
     reason = _reason(HEAD_PLUGINS.traits(head).get("data_parallel", True)) if head in HEAD_PLUGINS else None

@@ -41,7 +41,7 @@ def check_data_parallel(config: RunConfig) -> None:
     """
     from ..continual.distributed import unsupported_reason
 
-    reasons = [f"{s.label}: {r}" for s in config.strategies if (r := unsupported_reason(s.head, s.method)) is not None]
+    reasons = [f"{s.label}: {r}" for s in config.strategies if (r := unsupported_reason(s.head, s.method, s.method_options)) is not None]
     if reasons:
         raise ConfigError("these strategies cannot train data-parallel under torchrun yet: " + "; ".join(reasons)
                           + ". Run them without torchrun (or with --workers to run jobs in parallel).")

@@ -163,7 +163,15 @@ def _replay_options(head: str, /, *, storage: str = "class_balanced", batch_size
             "logit_adjustment": check_number(logit_adjustment, _where("replay", "logit_adjustment"))}
 
 
-@METHODS.register("replay", options=_replay_options, buffer=True, data_parallel=True)
+def _replay_data_parallel(options: dict[str, Any]) -> bool | str:
+    """Replay trains data-parallel, except with its balanced fine-tune, which would run on each rank apart."""
+    if options.get("finetune_epochs", 0):
+        return ("its balanced fine-tune (finetune_epochs > 0) would run on every rank apart and the heads would "
+                "drift; not wired to data-parallel yet")
+    return True
+
+
+@METHODS.register("replay", options=_replay_options, buffer=True, data_parallel=_replay_data_parallel)
 def _replay(parts: MethodParts) -> Any:
     """Experience replay from a class-balanced (default) or reservoir buffer of ``buffer_size`` samples.
 
