@@ -19,7 +19,7 @@ pytest.importorskip("avalanche")
 from ebv_cl.bank import EBVBank  # noqa: E402
 from ebv_cl.continual.plugins import HeadEpochAccuracy, HeadLoss  # noqa: E402
 from ebv_cl.continual.strategies import HeadedModel, build_strategy, find_headed_model  # noqa: E402
-from ebv_cl.continual.strategies.methods import FEATURE_OUTPUT_METHODS, training_output_of  # noqa: E402
+from ebv_cl.continual.strategies.methods import METHODS, training_output_of  # noqa: E402
 from ebv_cl.errors import ConfigError  # noqa: E402
 from ebv_cl.heads import create_head  # noqa: E402
 
@@ -101,7 +101,7 @@ def test_methods_that_read_no_logits_train_on_features(stream, bank, monkeypatch
 
 def test_training_output_follows_the_method():
     for method in ("naive", "replay", "gdumb", "fscil"):
-        assert method in FEATURE_OUTPUT_METHODS and training_output_of(method) == "features"
+        assert METHODS.traits(method)["training_output"] == "features" and training_output_of(method) == "features"
     for method in ("der", "lwf", "icarl", "a_method_registered_later"):
         assert training_output_of(method) == "logits"
 

@@ -99,9 +99,10 @@ def build_from_spec(
             split); the global RNG is neither seeded nor advanced.
         device: Where the model trains.
         evaluator: Avalanche's evaluation plugin; ``None`` gives a silent one (``silent_evaluator``).
-        plugins: Extra plugins, appended after the strategy's own (the sequence is not modified). Under the
-            ``FEATURE_OUTPUT_METHODS`` the training output is features, not logits (``HeadedModel``): a plugin
-            that reads ``strategy.mb_output`` in training should go through ``model.logits_of_output``.
+        plugins: Extra plugins, appended after the strategy's own (the sequence is not modified). Under methods
+            with the ``training_output="features"`` trait the training output is features, not logits
+            (``HeadedModel``): a plugin that reads ``strategy.mb_output`` in training should go through
+            ``model.logits_of_output``.
 
     Returns:
         ``(strategy, model)``: a stock Avalanche strategy and the model whose eval-mode output is indexed by

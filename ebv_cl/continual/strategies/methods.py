@@ -8,8 +8,10 @@ An entry is registered with ``METHODS.register(name, options=<settings function>
   defaults, checks them and returns them normalised (``StrategySpec`` calls it; its keyword defaults are the
   documented defaults, ``ebv-cl config --schema`` reads them and its ``Args:``);
 - the traits say what callers need without switching on the name: ``buffer`` (keeps a replay memory of
-  ``buffer_size`` samples), ``rejects`` (heads it cannot train, each with the reason) and ``data_parallel``
-  (``True``, or why it cannot train under ``torchrun`` yet).
+  ``buffer_size`` samples), ``rejects`` (heads it cannot train, each with the reason), ``data_parallel``
+  (``True``, or why it cannot train under ``torchrun`` yet, or a function of the options giving either) and
+  ``training_output`` (``"features"`` when the strategy reads the training output only through the criterion;
+  absent: ``"logits"``).
 
 Adding a method is one decorated builder (here or in any module that registers before the run is configured).
 ``naive``, ``replay`` (``ReplayPlugin`` with a ``ClassBalancedBuffer`` or ``ReservoirSamplingBuffer``),
@@ -37,18 +39,19 @@ from .training import check_int, check_number
 if TYPE_CHECKING:  # pragma: no cover
     from .spec import StrategySpec
 
-__all__ = ["FEATURE_OUTPUT_METHODS", "METHODS", "MethodParts", "list_methods", "method_defaults", "method_options",
+__all__ = ["METHODS", "MethodParts", "list_methods", "method_defaults", "method_options",
            "training_output_of"]
 
-FEATURE_OUTPUT_METHODS = frozenset({"naive", "replay", "gdumb", "fscil"})
-"""Methods whose strategy reads the training output only through the criterion: their ``HeadedModel`` returns
-features in training (``training_output="features"``), so the head's loss forms only the logits it scores. DER
-(stored logits, its own replay loss), LwF and iCaRL (distillation) read class-id logits and get them."""
-
-
 def training_output_of(method: str) -> str:
-    """``"features"`` for ``FEATURE_OUTPUT_METHODS``, else ``"logits"`` (the safe default for any other method)."""
-    return "features" if method in FEATURE_OUTPUT_METHODS else "logits"
+    """The ``training_output`` of the ``HeadedModel`` a method trains (its ``training_output`` trait).
+
+    ``"features"`` for methods whose strategy reads the training output only through the criterion (the head's
+    loss then forms only the logits it scores); ``"logits"``, the safe default, for any method without the trait
+    or not registered (DER stores logits, LwF and iCaRL distil them).
+    """
+    if method not in METHODS:
+        return "logits"
+    return METHODS.traits(method).get("training_output", "logits")
 
 
 @dataclass
@@ -131,7 +134,7 @@ def _memory_batch(method: str, value: int | None) -> int | None:
     return None if value is None else check_int(value, _where(method, "batch_size_mem"), low=1)
 
 
-@METHODS.register("naive", options=False, data_parallel=True)
+@METHODS.register("naive", options=False, data_parallel=True, training_output="features")
 def _naive(parts: MethodParts) -> Any:
     """Fine-tuning: the stock template with the head's plugins only."""
     return parts.template([])
@@ -171,7 +174,8 @@ def _replay_data_parallel(options: dict[str, Any]) -> bool | str:
     return True
 
 
-@METHODS.register("replay", options=_replay_options, buffer=True, data_parallel=_replay_data_parallel)
+@METHODS.register("replay", options=_replay_options, buffer=True, data_parallel=_replay_data_parallel,
+                  training_output="features")
 def _replay(parts: MethodParts) -> Any:
     """Experience replay from a class-balanced (default) or reservoir buffer of ``buffer_size`` samples.
 
@@ -332,7 +336,7 @@ def _icarl(parts: MethodParts) -> Any:
     return strategy
 
 
-@METHODS.register("gdumb", options=False, buffer=True, rejects={
+@METHODS.register("gdumb", options=False, buffer=True, training_output="features", rejects={
     "tau_norm": "GDumb trains only on its buffer, which Avalanche fills from the whole experience (held-out "
                 "samples included), so no unseen training data is left to choose tau on. Use tau_norm with "
                 "replay, der, lwf or naive",
@@ -392,7 +396,7 @@ def _fscil_options(head: str, /, *, base_epochs: int | None = None, schedule: st
     }
 
 
-@METHODS.register("fscil", options=_fscil_options)
+@METHODS.register("fscil", options=_fscil_options, training_output="features")
 def _fscil(parts: MethodParts) -> Any:
     """The few-shot class-incremental protocol (``FewShotSessionsPlugin``): a long base session under a schedule,
     then sessions whose classes enter through the head's session update with the backbone frozen.
