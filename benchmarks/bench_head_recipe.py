@@ -75,10 +75,24 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
                                    "learn_scale": False, "margin": 0.2}),
     "ebv_mlp1024_bn_t15": ("ebv", {"temperature": 0.15, "projection": "mlp", "hidden": 1024, "feature_bn": True,
                                    "learn_scale": False}),
+    "ebv_mlp1024_bn_do3": ("ebv", {"temperature": 0.07, "projection": "mlp", "hidden": 1024, "dropout": 0.3,
+                                   "feature_bn": True, "learn_scale": False}),
+    "ebv_mlp1024_bn_t05": ("ebv", {"temperature": 0.05, "projection": "mlp", "hidden": 1024, "feature_bn": True,
+                                   "learn_scale": False}),
+    "ebv_mlp1024_bn_t03": ("ebv", {"temperature": 0.03, "projection": "mlp", "hidden": 1024, "feature_bn": True,
+                                   "learn_scale": False}),
+    "ebv_mlp1024_bn_scale": ("ebv", {"temperature": 0.07, "projection": "mlp", "hidden": 1024, "feature_bn": True,
+                                     "learn_scale": True}),
     "hadamard_s10": ("hadamard", {"init_scale": 10.0, "feature_bn": False}),
     "hadamard_bn": ("hadamard", {"init_scale": 10.0, "feature_bn": True}),
     "hadamard_default": ("hadamard", {}),
+    "hadamard_mlp1024_bn": ("hadamard", {"projection": "mlp", "hidden": 1024, "feature_bn": True}),
 }
+
+# Optimiser-side variants of a recipe: ``<recipe>@lr<x>`` scales the head's learning rate by x,
+# ``<recipe>@wd<x>`` puts an L2 weight decay of x on the head's parameters only (e.g. ``ebv_default@lr0.1``).
+# ``<recipe>@d<n>`` trains against a bank of dimension n instead of ``--bank-dim``.
+_OPTIMISER_KNOBS = {"lr": "head_lr_scale", "wd": "head_weight_decay", "d": "bank_dim"}
 
 _ALPHABET_SPLIT = 10  # the first 10 evaluation alphabets: one-shot validation; the rest: one-shot test
 
@@ -171,15 +185,34 @@ def _one_shot(feats: torch.Tensor, labels: torch.Tensor, episodes: int, seed: in
     return correct / (episodes * ways)
 
 
+def _split_recipe(recipe: str) -> tuple[str, dict[str, float]]:
+    """``"ebv_default@lr0.1@wd1e-4"`` -> ``("ebv_default", {"head_lr_scale": 0.1, "head_weight_decay": 1e-4})``."""
+    base, *knobs = recipe.split("@")
+    settings: dict[str, float] = {}
+    for knob in knobs:
+        key = next((k for k in _OPTIMISER_KNOBS if knob.startswith(k)), None)
+        if key is None:
+            raise SystemExit(f"--recipes: unknown knob {knob!r} in {recipe!r}; expected lr<x>, wd<x> or d<n>")
+        settings[_OPTIMISER_KNOBS[key]] = float(knob[len(key):])
+    return base, settings
+
+
 def _run(args: argparse.Namespace, data: dict[str, Any], bank: EBVBank, recipe: str, seed: int) -> dict[str, Any]:
-    kind, options = RECIPES[recipe]
+    base, knobs = _split_recipe(recipe)
+    kind, options = RECIPES[base]
+    if "bank_dim" in knobs:
+        bank = _bank(data["classes"], int(knobs["bank_dim"]), args.bank_seconds)
     torch.manual_seed(seed)
     xtr, ytr = data["train"]
     xho, yho = data["heldout"]
     backbone = create_backbone("small_cnn", input_shape=tuple(xtr.shape[1:]))
     head = create_head(kind, backbone.feature_dim, bank=bank, **options)
     head.add_classes(range(data["classes"]))
-    opt = torch.optim.Adam(list(backbone.parameters()) + list(head.parameters()), lr=args.lr)
+    opt = torch.optim.Adam([
+        {"params": list(backbone.parameters())},
+        {"params": list(head.parameters()), "lr": args.lr * knobs.get("head_lr_scale", 1.0),
+         "weight_decay": knobs.get("head_weight_decay", 0.0)},
+    ], lr=args.lr)
     g = torch.Generator().manual_seed(seed)
     train_acc, heldout_acc, losses = [], [], []
     curve: dict[str, list[float]] = {}
@@ -219,7 +252,8 @@ def _run(args: argparse.Namespace, data: dict[str, Any], bank: EBVBank, recipe: 
               f"train {train_acc[-1]:.4f} heldout {heldout_acc[-1]:.4f}{shots}", file=sys.stderr, flush=True)
     cpu, wall = time.process_time() - cpu0 - cpu_eval, time.perf_counter() - wall0 - wall_eval
     result: dict[str, Any] = {"dataset": args.dataset, "recipe": recipe, "head": kind, "options": options,
-                              "seed": seed, "epochs": args.epochs, "batch": args.batch, "lr": args.lr,
+                              "optimiser": knobs,
+                              "seed": seed, "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "bank_dim": bank.dim,
                               "train_acc": train_acc, "heldout_acc": heldout_acc, "loss": losses,
                               "train_cpu_s": round(cpu, 1), "train_wall_s": round(wall, 1)}
     if curve:
@@ -284,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         _report(Path(args.report))
         return 0
     torch.set_num_threads(args.threads)
-    unknown = [r for r in args.recipes.split(",") if r not in RECIPES]
+    unknown = [r for r in args.recipes.split(",") if _split_recipe(r)[0] not in RECIPES]
     if unknown:
         raise SystemExit(f"--recipes: unknown {unknown}; expected names of {sorted(RECIPES)}")
     out = Path(args.out)

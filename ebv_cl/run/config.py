@@ -25,7 +25,7 @@ A config file is one YAML mapping with these top-level keys (all optional except
     buffer_size: 200             # replay memory in samples, the same for every strategy that uses one
     bank: {n: null, dim: null, method: auto, seed: 0, time_budget: 10.0, max_steps: null, path: null}
                                  # the EBV bank shared by every strategy and seed of the run: n defaults to
-                                 # the scenario's number of classes, dim to the backbone's feature size;
+                                 # the scenario's number of classes, dim to max(feature size, min(n, 1024));
                                  # path loads a saved bank instead of generating one; max_steps stops the
                                  # optimisation by steps alone (time_budget ignored): the same bank on any
                                  # machine; with a time budget the first bank made for the config is stored
@@ -103,7 +103,8 @@ class BankConfig:
 
     Attributes:
         n: Vectors in the bank; ``null``: the scenario's number of classes.
-        dim: Vector size; ``null``: the backbone's feature size.
+        dim: Vector size; ``null``: ``max(feature size, min(n, 1024))``, i.e. an orthogonal bank of one
+            dimension per class up to 1,024 classes, never below the backbone's feature size.
         method: Generation method (``ebv-cl bank generate --help`` lists them; ``auto``: the best that applies).
         seed: Seed of the generation.
         time_budget: Seconds the iterative methods may run (``null``: the method's own default); the first bank

@@ -145,7 +145,10 @@ class _Runner:
         elif saved.exists():
             self._bank = EBVBank.load(saved)
         else:
-            n, dim = cfg.n or built.n_classes, cfg.dim or feature_dim
+            from ..bank import default_bank_dim
+
+            n = cfg.n or built.n_classes
+            dim = cfg.dim or default_bank_dim(int(n), int(feature_dim))
             from ..validation import check_dense_bank_size
 
             check_dense_bank_size(n, dim, method=cfg.method, name="bank.n/bank.dim")
