@@ -123,3 +123,23 @@ def test_report_reads_older_configs_through_the_schema_and_ignores_the_bank_path
     other = _full_folder(tmp_path / "other", "ncm+replay", "eval_batch_size: 64\nbank: {n: 16, dim: 8}\n")
     with pytest.raises(ConfigError, match=r"settings differ .*eval_batch_size: 256 vs 64"):
         merge_results([old, other])
+
+
+def test_report_compares_bank_settings_only_between_folders_whose_heads_used_a_bank(tmp_path):
+    """FC, NCM and tau-norm runs need no bank: their bank settings cannot block a merge (the fscil table merges
+    them with an EBV run on a larger bank), but two folders that did use banks must agree on them."""
+    fc = _full_folder(tmp_path / "fc", "fc+fscil", "bank: {n: 1623, dim: 128}\n")
+    wide = _full_folder(tmp_path / "wide", "ebv+fscil", "bank: {n: 1623, dim: 1024}\n")
+    narrow = _full_folder(tmp_path / "narrow", "ebv+replay", "bank: {n: 1623, dim: 128}\n")
+    for folder, dim in ((wide, 1024), (narrow, 128)):
+        data = json.loads((folder / "results.json").read_text())
+        data["bank"] = {"n": 1623, "dim": dim, "method": "auto", "seed": 0, "sha256": f"hash{dim}"}
+        (folder / "results.json").write_text(json.dumps(data))
+    assert len(merge_results([fc, wide])[1]) == 6
+    assert len(merge_results([wide, fc])[1]) == 6
+    with pytest.raises(ConfigError, match=r"narrow: its bank .*differs from .*wide"):
+        merge_results([fc, wide, narrow])
+    (narrow / "results.json").write_text(
+        (narrow / "results.json").read_text().replace('"hash128"', '"hash1024"').replace('"dim": 128', '"dim": 1024'))
+    with pytest.raises(ConfigError, match=r"narrow: settings differ from .*wide \(bank: .*'dim': 1024.* vs .*'dim': 128"):
+        merge_results([fc, wide, narrow])

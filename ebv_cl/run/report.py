@@ -91,26 +91,42 @@ def merge_results(folders: Sequence[str | Path]) -> tuple[str, list[dict[str, An
     Raises:
         FileNotFoundError: if a folder has no ``results.json``.
         ConfigError: on a malformed results file, folders whose scenario, bank or training settings differ (the
-            message names the folder and the setting), or a strategy and seed found in two folders.
+            message names the folder and the setting; the bank and its settings are compared only between folders
+            whose heads used a bank), or a strategy and seed found in two folders.
     """
     if not folders:
         raise ValueError("folders must name at least one results folder, got none")
     first_results, first_config = _load(Path(folders[0]))
-    reference = {"scenario": first_results.get("scenario"), "bank": first_results.get("bank")}
+    reference = {"scenario": (folders[0], first_results.get("scenario")), "bank": None}
+    bank_settings: tuple[str | Path, Any] | None = None  # the first folder whose runs used a bank, and its settings
     runs: list[dict[str, Any]] = []
     seen: dict[tuple[str, int], str] = {}
     for folder in folders:
         results, config = _load(Path(folder))
+        if reference["bank"] is None and results.get("bank") is not None:
+            reference["bank"] = (folder, results.get("bank"))
         for key in ("scenario", "bank"):
-            mine, theirs = results.get(key), reference[key]
+            if reference[key] is None:
+                continue
+            origin, theirs = reference[key]
+            mine = results.get(key)
             if key == "bank":
                 mine, theirs = _bank_identity(mine), _bank_identity(theirs)
             if mine is not None and theirs is not None and mine != theirs:
                 raise ConfigError(
-                    f"{folder}: its {key} {results.get(key)} differs from {folders[0]}'s {reference[key]}; "
+                    f"{folder}: its {key} {results.get(key)} differs from {origin}'s {reference[key][1]}; "
                     "a report compares runs of one experiment"
                 )
         a, b = _settings(first_config), _settings(config)
+        # the bank settings matter only to folders whose heads used a bank: those are compared with each other
+        a.pop("bank", None)
+        mine_bank = b.pop("bank", None)
+        if results.get("bank") is not None:
+            if bank_settings is None:
+                bank_settings = (folder, mine_bank)
+            elif mine_bank != bank_settings[1]:
+                raise ConfigError(f"{folder}: settings differ from {bank_settings[0]} (bank: {bank_settings[1]!r} vs "
+                                  f"{mine_bank!r}); a report compares runs of one experiment")
         differing = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
         if differing:
             detail = ", ".join(f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in differing)
