@@ -197,6 +197,16 @@ def _split_recipe(recipe: str) -> tuple[str, dict[str, float]]:
     return base, settings
 
 
+def _optimiser(backbone: torch.nn.Module, head: torch.nn.Module, lr: float,
+               knobs: dict[str, float]) -> torch.optim.Optimizer:
+    """Adam over backbone and head; the head's group takes the recipe's learning-rate scale and weight decay."""
+    return torch.optim.Adam([
+        {"params": list(backbone.parameters())},
+        {"params": list(head.parameters()), "lr": lr * knobs.get("head_lr_scale", 1.0),
+         "weight_decay": knobs.get("head_weight_decay", 0.0)},
+    ], lr=lr)
+
+
 def _run(args: argparse.Namespace, data: dict[str, Any], bank: EBVBank, recipe: str, seed: int) -> dict[str, Any]:
     base, knobs = _split_recipe(recipe)
     kind, options = RECIPES[base]
@@ -208,11 +218,7 @@ def _run(args: argparse.Namespace, data: dict[str, Any], bank: EBVBank, recipe: 
     backbone = create_backbone("small_cnn", input_shape=tuple(xtr.shape[1:]))
     head = create_head(kind, backbone.feature_dim, bank=bank, **options)
     head.add_classes(range(data["classes"]))
-    opt = torch.optim.Adam([
-        {"params": list(backbone.parameters())},
-        {"params": list(head.parameters()), "lr": args.lr * knobs.get("head_lr_scale", 1.0),
-         "weight_decay": knobs.get("head_weight_decay", 0.0)},
-    ], lr=args.lr)
+    opt = _optimiser(backbone, head, args.lr, knobs)
     g = torch.Generator().manual_seed(seed)
     train_acc, heldout_acc, losses = [], [], []
     curve: dict[str, list[float]] = {}
