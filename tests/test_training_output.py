@@ -210,3 +210,24 @@ def test_epoch_accuracy_scores_features_through_the_head(bank):
         expected = (model.scatter(head(model.backbone(x))).argmax(1) == y).float().mean().item()
     assert metric.result() == pytest.approx(expected)
     assert s.mb_output.shape == (20, 12)  # the output itself is features: Avalanche's argmax would be wrong
+
+
+def test_epoch_accuracy_leaves_the_heads_batch_norm_statistics_alone(bank):
+    """Scoring the features a second time must not update the head's running statistics a second time."""
+    head = create_head("ebv", 12, bank=bank, projection="mlp", hidden=16, feature_bn=True)
+    head.add_classes(range(CLASSES))
+    model = HeadedModel(Backbone(), head, num_outputs=CLASSES, training_output="features").train()
+    x, y = torch.randn(20, 6), torch.randint(CLASSES, (20,))
+
+    class Strategy:
+        pass
+
+    s = Strategy()
+    s.model, s.mb_y = model, y
+    s.mb_output = model(x)
+    head.training_loss(s.mb_output, head.columns_of(y))  # the loss's own forward: one update, as in logits mode
+    before = {k: v.clone() for k, v in head.state_dict().items() if "running" in k or "num_batches" in k}
+    assert before, "the MLP head with feature_bn has batch norms"
+    HeadEpochAccuracy().update(s)
+    after = head.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in before.items())

@@ -18,6 +18,8 @@ reads it too (``HeadEpochAccuracy`` is the epoch accuracy that works with both).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -144,7 +146,8 @@ class HeadedModel(nn.Module):
         For metrics that read the training output (``HeadEpochAccuracy``); no gradient.
         """
         if self.training and self._training_output == "features":
-            return self.scatter(self.head(output))
+            with torch.no_grad(), batch_norm_statistics_kept(self.head):
+                return self.scatter(self.head(output))
         return output
 
     def adopt(self, other: "HeadedModel") -> None:
@@ -157,6 +160,25 @@ class HeadedModel(nn.Module):
         state.pop("last_features", None)  # held by checkpoints written before training_output existed
         state.setdefault("_training_output", "logits")
         super().__setstate__(state)
+
+
+@contextmanager
+def batch_norm_statistics_kept(module: nn.Module) -> Iterator[None]:
+    """Run a training-mode forward of ``module`` that leaves its batch norms' running statistics as they were.
+
+    A metric that scores the training output through the head again (``logits_of_output``) must not update the
+    head's running means and variances a second time in the step: that would change what the model predicts.
+    """
+    norms = [m for m in module.modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.running_mean is not None]
+    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in norms]
+    try:
+        yield
+    finally:
+        for m, (mean, var, count) in zip(norms, saved):
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+            m.num_batches_tracked.copy_(count)
 
 
 def find_headed_model(model: nn.Module) -> HeadedModel:
