@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import types
 import warnings
 
 import pytest
@@ -193,17 +194,17 @@ def test_loss_from_logits_equals_training_loss(name, bank):
         head.loss_from_logits(torch.randn(7, 4), t)
 
 
+def _strategy_after_a_step(model, output, targets):
+    """The fields of an Avalanche strategy a metric reads after a training step."""
+    return types.SimpleNamespace(model=model, mb_output=output, mb_y=targets)
+
+
 def test_epoch_accuracy_scores_features_through_the_head(bank):
     head = create_head("ebv", 12, bank=bank, feature_bn=False)
     head.add_classes(range(CLASSES))
     model = HeadedModel(Backbone(), head, num_outputs=CLASSES, training_output="features").train()
     x, y = torch.randn(20, 6), torch.randint(CLASSES, (20,))
-
-    class Strategy:
-        pass
-
-    s = Strategy()
-    s.model, s.mb_output, s.mb_y = model, model(x), y
+    s = _strategy_after_a_step(model, model(x), y)
     metric = HeadEpochAccuracy()
     metric.update(s)
     with torch.no_grad():
@@ -218,13 +219,7 @@ def test_epoch_accuracy_leaves_the_heads_batch_norm_statistics_alone(bank):
     head.add_classes(range(CLASSES))
     model = HeadedModel(Backbone(), head, num_outputs=CLASSES, training_output="features").train()
     x, y = torch.randn(20, 6), torch.randint(CLASSES, (20,))
-
-    class Strategy:
-        pass
-
-    s = Strategy()
-    s.model, s.mb_y = model, y
-    s.mb_output = model(x)
+    s = _strategy_after_a_step(model, model(x), y)
     head.training_loss(s.mb_output, head.columns_of(y))  # the loss's own forward: one update, as in logits mode
     before = {k: v.clone() for k, v in head.state_dict().items() if "running" in k or "num_batches" in k}
     assert before, "the MLP head with feature_bn has batch norms"
