@@ -13,6 +13,8 @@ Datasets and splits (selection uses the validation parts only; the test parts ar
 * ``omniglot``: the 964 background characters; drawings 1-17 of each train, 18-20 are the held-out
   (validation) images. One-shot episodes come from the 659 evaluation characters: the first 10 evaluation
   alphabets (sorted by name) are the validation split, the other 10 the test split.
+  ``--classes n`` trains on a seeded random subset of n background characters instead (runs named
+  ``omniglot<n>``; the one-shot pools stay the same), to see how the heads compare between few and many classes.
 * ``emnist``: EMNIST ByClass (the test split, the only one on disk), 62 imbalanced classes; a seeded 80/20
   split into train and held-out images (``--emnist-train`` caps the train images). No one-shot part.
 
@@ -94,6 +96,7 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
 # ``<recipe>@d<n>`` trains against a bank of dimension n instead of ``--bank-dim``.
 _OPTIMISER_KNOBS = {"lr": "head_lr_scale", "wd": "head_weight_decay", "d": "bank_dim"}
 
+_OMNIGLOT_CLASSES = 1623
 _ALPHABET_SPLIT = 10  # the first 10 evaluation alphabets: one-shot validation; the rest: one-shot test
 
 
@@ -110,6 +113,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bank-seconds", type=float, default=20.0)
     parser.add_argument("--episodes", type=int, default=400, help="20-way one-shot episodes per split")
     parser.add_argument("--emnist-train", type=int, default=20000, help="train images taken from EMNIST")
+    parser.add_argument("--classes", type=int, default=None,
+                        help="omniglot: train on a seeded random subset of this many background characters "
+                             "(default all 964); runs are then named omniglot<n>")
     parser.add_argument("--curve-episodes", type=int, default=200,
                         help="validation one-shot episodes after every epoch (0: none; not counted in the times)")
     parser.add_argument("--threads", type=int, default=1)
@@ -138,8 +144,11 @@ def _data(args: argparse.Namespace) -> dict[str, Any]:
         for split, keep in (("val", is_val), ("test", ~is_val)):
             ma, mb = ~bg_a & keep[ya], ~bg_b & keep[yb]
             pools[split] = (torch.cat([xa[ma], xb[mb]]), torch.from_numpy(np.concatenate([ya[ma], yb[mb]])))
-        return {"train": (xa[bg_a], torch.from_numpy(ya[bg_a])), "heldout": (xb[bg_b], torch.from_numpy(yb[bg_b])),
-                "classes": 964, "pools": pools}
+        kept, relabel = _class_subset(964, args.classes)
+        bg_a, bg_b = kept[ya], kept[yb]
+        return {"train": (xa[bg_a], torch.from_numpy(relabel[ya[bg_a]])),
+                "heldout": (xb[bg_b], torch.from_numpy(relabel[yb[bg_b]])),
+                "classes": int(kept.sum()), "pools": pools}
     d = load_dataset("emnist_byclass", root=args.data_root)
     y = np.asarray(d.targets)
     order = np.random.default_rng(1234).permutation(len(y))
@@ -148,6 +157,27 @@ def _data(args: argparse.Namespace) -> dict[str, Any]:
     x = _to_tensor(np.asarray(d.images))
     return {"train": (x[tr], torch.from_numpy(y[tr])), "heldout": (x[ho], torch.from_numpy(y[ho])),
             "classes": int(y.max()) + 1, "pools": {}}
+
+
+def _class_subset(n_background: int, classes: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(kept, relabel)`` over all 1,623 Omniglot labels: which background characters train (all, or a seeded
+    random subset of ``classes``) and their new labels ``0..classes-1`` (-1 elsewhere)."""
+    if classes is not None and not 1 <= classes <= n_background:
+        raise SystemExit(f"--classes must be in [1, {n_background}], got {classes}")
+    chosen = (np.arange(n_background) if classes is None
+              else np.sort(np.random.default_rng(4321).permutation(n_background)[:classes]))
+    kept = np.zeros(_OMNIGLOT_CLASSES, dtype=bool)
+    kept[chosen] = True
+    relabel = np.full(_OMNIGLOT_CLASSES, -1, dtype=np.int64)
+    relabel[chosen] = np.arange(len(chosen))
+    return kept, relabel
+
+
+def _dataset_tag(args: argparse.Namespace) -> str:
+    """The run's dataset name: ``omniglot``, ``omniglot<n>`` for a class subset, or ``emnist``."""
+    if args.dataset == "omniglot" and args.classes is not None:
+        return f"omniglot{args.classes}"
+    return args.dataset
 
 
 def _bank(n: int, dim: int, seconds: float) -> EBVBank:
@@ -254,10 +284,11 @@ def _run(args: argparse.Namespace, data: dict[str, Any], bank: EBVBank, recipe: 
                 shots += f" 1shot-val-{name} {value:.4f}"
             cpu_eval += time.process_time() - c0
             wall_eval += time.perf_counter() - w0
-        print(f"{args.dataset} {recipe} seed {seed} epoch {epoch + 1}: loss {losses[-1]:.3f} "
+        print(f"{_dataset_tag(args)} {recipe} seed {seed} epoch {epoch + 1}: loss {losses[-1]:.3f} "
               f"train {train_acc[-1]:.4f} heldout {heldout_acc[-1]:.4f}{shots}", file=sys.stderr, flush=True)
     cpu, wall = time.process_time() - cpu0 - cpu_eval, time.perf_counter() - wall0 - wall_eval
-    result: dict[str, Any] = {"dataset": args.dataset, "recipe": recipe, "head": kind, "options": options,
+    result: dict[str, Any] = {"dataset": _dataset_tag(args), "classes": data["classes"], "recipe": recipe,
+                              "head": kind, "options": options,
                               "optimiser": knobs,
                               "seed": seed, "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "bank_dim": bank.dim,
                               "train_acc": train_acc, "heldout_acc": heldout_acc, "loss": losses,
@@ -327,13 +358,15 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [r for r in args.recipes.split(",") if _split_recipe(r)[0] not in RECIPES]
     if unknown:
         raise SystemExit(f"--recipes: unknown {unknown}; expected names of {sorted(RECIPES)}")
+    if args.classes is not None and args.dataset != "omniglot":
+        raise SystemExit(f"--classes picks Omniglot characters; it needs --dataset omniglot, got {args.dataset!r}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = _data(args)
     bank = _bank(data["classes"], args.bank_dim, args.bank_seconds)
     for seed in [int(s) for s in args.seeds.split(",")]:
         for recipe in args.recipes.split(","):
-            path = out / f"{args.dataset}-e{args.epochs}-{recipe}-s{seed}.json"
+            path = out / f"{_dataset_tag(args)}-e{args.epochs}-{recipe}-s{seed}.json"
             if path.exists():
                 continue
             result = _run(args, data, bank, recipe, seed)

@@ -53,3 +53,22 @@ def test_the_head_alone_gets_the_scaled_rate_and_the_weight_decay(bench):
     assert plain["lr"] == 1e-3 and plain["weight_decay"] == 0.0 and len(plain["params"]) == 2
     assert head_group["lr"] == pytest.approx(1e-4) and head_group["weight_decay"] == 1e-4
     assert [p.shape for p in head_group["params"]] == [torch.Size([2, 3]), torch.Size([2])]
+
+
+def test_class_subset_is_seeded_relabelled_and_background_only(bench):
+    kept, relabel = bench._class_subset(964, 100)
+    assert kept.sum() == 100 and not kept[964:].any()  # evaluation characters never train
+    assert sorted(relabel[kept].tolist()) == list(range(100)) and (relabel[~kept] == -1).all()
+    again, _ = bench._class_subset(964, 100)
+    assert (again == kept).all()
+    everything, identity = bench._class_subset(964, None)
+    assert everything[:964].all() and (identity[:964] == range(964)).all()
+
+
+def test_class_subset_refusals(bench, tmp_path):
+    with pytest.raises(SystemExit, match=r"--classes must be in \[1, 964\], got 965"):
+        bench._class_subset(964, 965)
+    with pytest.raises(SystemExit, match="--classes picks Omniglot characters; it needs --dataset omniglot, got 'emnist'"):
+        bench.main(["--dataset", "emnist", "--classes", "10", "--out", str(tmp_path)])
+    args = bench._arguments(["--classes", "250"])
+    assert bench._dataset_tag(args) == "omniglot250" and bench._dataset_tag(bench._arguments([])) == "omniglot"

@@ -10,6 +10,7 @@ import torch
 from ebv_cl import EBVBank
 from ebv_cl.errors import BankMismatchError, ConfigError
 from ebv_cl.heads import EBVHead, HadamardHead, create_head
+from ebv_cl.heads.projection import MLP_MIN_CLASSES, default_projection
 
 
 def _bank(n: int = 30, dim: int = 8) -> EBVBank:
@@ -148,3 +149,27 @@ def test_mlp_dropout_acts_in_training_only_and_needs_the_mlp():
         _head(projection="mlp", dropout=1.0)
     with pytest.raises(ValueError, match="dropout.*mlp"):
         _head(projection="linear", dropout=0.1)
+
+
+@pytest.mark.parametrize("n, kind", [(MLP_MIN_CLASSES - 1, "linear"), (MLP_MIN_CLASSES, "mlp")])
+def test_auto_projection_follows_the_bank_size(n, kind):
+    head = EBVHead(6, EBVBank.generate(n, 8, seed=0, max_steps=5))
+    assert head.projection_kind == kind == default_projection(n)
+    mlp = kind == "mlp"
+    assert isinstance(head.projection, torch.nn.Sequential) is mlp
+    assert (head.feature_bn is not None) is mlp  # BN before the L2 norm comes with the MLP only
+    assert head.hidden == (1024 if mlp else None)
+
+
+def test_explicit_projection_and_feature_bn_override_auto():
+    small = _bank()  # 30 vectors: auto would be linear without BN
+    mlp = EBVHead(6, small, projection="mlp")
+    assert mlp.projection_kind == "mlp" and mlp.feature_bn is not None
+    assert EBVHead(6, small, projection="linear", feature_bn=True).feature_bn is not None
+    assert EBVHead(6, small, projection="mlp", feature_bn=False).feature_bn is None
+    assert EBVHead(6, small, projection="auto").projection_kind == "linear"
+
+
+def test_default_projection_refuses_a_non_positive_count():
+    with pytest.raises(ValueError, match="n_classes must be >= 1, got 0"):
+        default_projection(0)

@@ -37,7 +37,8 @@ from torch import nn
 from ..bank import EBVBank
 from ..errors import ConfigError
 from .base import ClassifierHead
-from .projection import INITS as _INITS, PROJECTIONS as _PROJECTIONS, make_projection as _make_projection
+from .projection import INITS as _INITS, PROJECTIONS as _PROJECTIONS
+from .projection import default_projection as _default_projection, make_projection as _make_projection
 from .sampling import blocked_topk, draw_excluding, hardest_candidates
 
 __all__ = ["EBVHead"]
@@ -57,8 +58,10 @@ _ROW_BLOCK = 65536  # code banks: rows per block of the blocked logits
 class EBVHead(ClassifierHead):
     """Cosine logits against fixed bank vectors, divided by a temperature.
 
-    The default recipe (MLP projection 1024 wide, batch norm before the L2 normalisation, temperature 0.07) was
-    chosen on validation data by ``benchmarks/bench_head_recipe.py``. What matters most is the bank's dimension:
+    The default recipe depends on the bank's size (``projection="auto"``, chosen on validation data by
+    ``benchmarks/bench_head_recipe.py``): from ``MLP_MIN_CLASSES`` (100) bank vectors on, an MLP projection 1024
+    wide with batch norm before the L2 normalisation; below, the EBV paper's linear projection without it. The
+    temperature is 0.07 either way. What matters most with many classes is the bank's dimension:
     with at least one dimension per class (``bank.dim >= n``, an orthogonal bank, the EBV paper's own setting
     for ImageNet-1K) this head fits Omniglot's 964 background characters faster than FC and its features
     transfer better; with 128 dimensions it memorises (README, "EBV head recipe"). ``ebv_cl.bank.default_bank_dim``
@@ -69,13 +72,16 @@ class EBVHead(ClassifierHead):
         bank: The fixed bank; its ``n`` is the capacity and its ``dim`` the projection size.
         temperature: Softmax temperature tau of eq. 6 (> 0).
         bias: Whether the projection has a bias.
-        projection: ``"mlp"`` (default: ``Linear-BN-ReLU-Linear``, ``hidden`` wide), ``"linear"`` (or ``True``:
-            one ``Linear``, the EBV paper's head), or ``"none"`` (or ``False``) when the backbone already ends
-            in ``bank.dim`` features (its last layer is then the projection).
+        projection: ``"auto"`` (default: ``"mlp"`` when the bank holds at least 100 vectors,
+            ``MLP_MIN_CLASSES``, else ``"linear"``), ``"mlp"`` (``Linear-BN-ReLU-Linear``, ``hidden`` wide),
+            ``"linear"`` (or ``True``: one ``Linear``, the EBV paper's head), or ``"none"`` (or ``False``) when
+            the backbone already ends in ``bank.dim`` features (its last layer is then the projection).
+            ``projection_kind`` is the resolved choice.
         hidden: Hidden width of the MLP projection (default 1024).
         projection_init: ``"default"`` (PyTorch's) or ``"orthogonal"`` projection weights.
         dropout: Dropout probability on the MLP projection's hidden layer (``[0, 1)``, default 0; MLP only).
-        feature_bn: Batch-normalise the projected features before the L2 normalisation (default on).
+        feature_bn: Batch-normalise the projected features before the L2 normalisation (default ``None``: on
+            with the MLP projection, off otherwise).
         learn_scale: Learn the logit scale (NormFace), starting at ``1 / temperature``; else it is fixed.
         margin: Additive cosine margin m of CosFace, subtracted from the target's cosine in ``training_loss``
             only (``[0, 1)``, default 0).
@@ -110,11 +116,11 @@ class EBVHead(ClassifierHead):
         *,
         temperature: float = 0.07,
         bias: bool = True,
-        projection: bool | str = "mlp",
+        projection: bool | str = "auto",
         hidden: int | None = None,
         projection_init: str = "default",
         dropout: float = 0.0,
-        feature_bn: bool = True,
+        feature_bn: bool | None = None,
         learn_scale: bool = False,
         margin: float = 0.0,
         label_smoothing: float = 0.0,
@@ -139,8 +145,12 @@ class EBVHead(ClassifierHead):
         self.temperature = float(temperature)
         if isinstance(projection, bool):
             projection = "linear" if projection else "none"
+        if projection == "auto":
+            projection = _default_projection(bank.n)
         if projection not in _PROJECTIONS:  # make_projection checks the rest
-            raise ConfigError(f"projection must be a bool or one of {_PROJECTIONS}, got {projection!r}")
+            raise ConfigError(f"projection must be a bool, 'auto' or one of {_PROJECTIONS}, got {projection!r}")
+        if feature_bn is None:
+            feature_bn = projection == "mlp"
         if not 0.0 <= float(margin) < 1.0:
             raise ValueError(f"margin must be in [0, 1), got {margin!r}")
         if not 0.0 <= float(label_smoothing) < 1.0:
