@@ -24,7 +24,9 @@ CONFIG = {
     "name": "ddp",
     "scenario": {"dataset": "digits", "kind": "class_incremental", "n_experiences": 2},
     "backbone": {"name": "mlp", "options": {"hidden_sizes": [64]}},
-    "strategies": ["fc+replay", "ebv+replay"],
+    # The MLP projection (the default from 200 classes on) has batch norm, whose running statistics the ranks
+    # must share: pinned here, since these 10 classes would get the linear head.
+    "strategies": ["fc+replay", {"head": "ebv", "method": "replay", "head_options": {"projection": "mlp"}}],
     "seeds": [0],
     "epochs": 4,
     "batch_size": 16,  # per process: 2 x 16 = the single-process run's 32

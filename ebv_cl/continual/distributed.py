@@ -89,7 +89,7 @@ def _broadcast_buffers(model: Any) -> None:
 
     DDP averages gradients, so the weights agree, but each process updates its batch-norm buffers on its own
     shard in its last forward pass; without this the processes would evaluate with different statistics (the
-    EBV head's default projection has batch norm).
+    EBV head's MLP projection, its default from 200 classes on, has batch norm).
     """
     import torch.distributed as dist
 

@@ -59,7 +59,7 @@ class EBVHead(ClassifierHead):
     """Cosine logits against fixed bank vectors, divided by a temperature.
 
     The default recipe depends on the bank's size (``projection="auto"``, chosen on validation data by
-    ``benchmarks/bench_head_recipe.py``): from ``MLP_MIN_CLASSES`` (100) bank vectors on, an MLP projection 1024
+    ``benchmarks/bench_head_recipe.py``): from ``MLP_MIN_CLASSES`` (200) bank vectors on, an MLP projection 1024
     wide with batch norm before the L2 normalisation; below, the EBV paper's linear projection without it. The
     temperature is 0.07 either way. What matters most with many classes is the bank's dimension:
     with at least one dimension per class (``bank.dim >= n``, an orthogonal bank, the EBV paper's own setting
@@ -72,7 +72,7 @@ class EBVHead(ClassifierHead):
         bank: The fixed bank; its ``n`` is the capacity and its ``dim`` the projection size.
         temperature: Softmax temperature tau of eq. 6 (> 0).
         bias: Whether the projection has a bias.
-        projection: ``"auto"`` (default: ``"mlp"`` when the bank holds at least 100 vectors,
+        projection: ``"auto"`` (default: ``"mlp"`` when the bank holds at least 200 vectors,
             ``MLP_MIN_CLASSES``, else ``"linear"``), ``"mlp"`` (``Linear-BN-ReLU-Linear``, ``hidden`` wide),
             ``"linear"`` (or ``True``: one ``Linear``, the EBV paper's head), or ``"none"`` (or ``False``) when
             the backbone already ends in ``bank.dim`` features (its last layer is then the projection).
