@@ -51,6 +51,7 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "fc": ("fc", {}),
     "ebv_t07": ("ebv", {"projection": "linear", "temperature": 0.07, "feature_bn": False, "learn_scale": False}),
     "ebv_t03": ("ebv", {"projection": "linear", "temperature": 0.03, "feature_bn": False, "learn_scale": False}),
+    "ebv_t05": ("ebv", {"projection": "linear", "temperature": 0.05, "feature_bn": False, "learn_scale": False}),
     "ebv_t02": ("ebv", {"temperature": 0.02, "projection": "linear", "feature_bn": False, "learn_scale": False}),
     "ebv_scale": ("ebv", {"projection": "linear", "temperature": 0.07, "learn_scale": True, "feature_bn": False}),
     "ebv_bn": ("ebv", {"projection": "linear", "temperature": 0.07, "feature_bn": True, "learn_scale": False}),
