@@ -6,7 +6,6 @@ The first run decodes CIFAR-10 and Omniglot into the ``.npy`` cache ($EBV_CL_CAC
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -15,16 +14,17 @@ import pytest
 import torch
 
 from ebv_cl.data import load_dataset
+from conftest import data_root
 from ebv_cl.errors import DataRootError
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(os.environ.get("EBV_CL_DATA", "/nonexistent"))
+ROOT = data_root() or Path("/nonexistent")
 
 
 def _need(*names: str) -> None:
-    if "EBV_CL_DATA" not in os.environ:
-        pytest.skip("EBV_CL_DATA is not set")
+    if data_root() is None:
+        pytest.skip("real data not found: set EBV_CL_DATA or provide ../shared/data beside the checkout")
     for n in names:
         if not (ROOT / n).exists():
             pytest.skip(f"{ROOT / n} is absent")

@@ -7,13 +7,13 @@ are printed (``pytest -s``) for the report.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import data_root
 from ebv_cl import EBVBank
 from ebv_cl.heads import NCMHead, TauNormHead, create_head, list_heads
 
@@ -24,9 +24,9 @@ _FILE = "emnist-byclass-test.npz"
 
 @pytest.fixture(scope="module")
 def emnist():
-    root = os.environ.get("EBV_CL_DATA")
-    if not root or not (Path(root) / _FILE).is_file():
-        pytest.skip(f"needs $EBV_CL_DATA/{_FILE} (EBV_CL_DATA={root!r})")
+    root = data_root()
+    if root is None or not (root / _FILE).is_file():
+        pytest.skip(f"needs {_FILE} in the real-data root (EBV_CL_DATA, else ../shared/data; found {root})")
     data = np.load(Path(root) / _FILE)
     rng = np.random.default_rng(0)
     order = rng.permutation(len(data["labels"]))[:40000]

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from conftest import data_root
 from ebv_cl.run import load_config, run_config
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = os.environ.get("EBV_CL_DATA")
+DATA = data_root()
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not DATA or not Path(DATA).is_dir(), reason="EBV_CL_DATA is not set to the shared data root"),
+    pytest.mark.skipif(DATA is None, reason="real data not found: set EBV_CL_DATA or provide ../shared/data"),
 ]
 
 SHORT = ["epochs=1", "seeds=[0]", "progress=false", "threads=1", "device=cpu", "bank.time_budget=2.0",
-         "scenario.subsample.max_per_class_train=200", "scenario.subsample.max_per_class_test=100"]
+         "scenario.subsample.max_per_class_train=200", "scenario.subsample.max_per_class_test=100",
+         *([f"data_root={DATA}"] if DATA else [])]
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -10,16 +9,17 @@ import pytest
 import torch
 
 from ebv_cl.continual.scenarios import build_scenario
+from conftest import data_root
 from ebv_cl.errors import DataRootError
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(os.environ.get("EBV_CL_DATA", "/nonexistent"))
+ROOT = data_root() or Path("/nonexistent")
 
 
 def _build(spec, *, need: str, seed: int = 0):
-    if "EBV_CL_DATA" not in os.environ:
-        pytest.skip("EBV_CL_DATA is not set")
+    if data_root() is None:
+        pytest.skip("real data not found: set EBV_CL_DATA or provide ../shared/data beside the checkout")
     if not (ROOT / need).exists():
         pytest.skip(f"{ROOT / need} is absent")
     t = time.perf_counter()
@@ -57,8 +57,8 @@ def test_emnist_long_tailed_natural():
 
 
 def test_mnist_scenario_needs_training_files():
-    if "EBV_CL_DATA" not in os.environ or not (ROOT / "mnist-test").exists():
-        pytest.skip("EBV_CL_DATA or mnist-test is absent")
+    if data_root() is None or not (ROOT / "mnist-test").exists():
+        pytest.skip("real data or its mnist-test folder is absent (EBV_CL_DATA, else ../shared/data)")
     if any((ROOT / d / "train-images-idx3-ubyte.gz").exists() for d in ("mnist", "mnist-test")):
         pytest.skip("MNIST training files are present")
     with pytest.raises(DataRootError, match="training split not found"):
