@@ -20,13 +20,21 @@ def data_root() -> Path | None:
     return None
 
 
+NO_DATA_REASON = f"real data not found: set EBV_CL_DATA or provide {_DEFAULT_DATA}"
+
+
+def require_data_root() -> Path:
+    """The real-data root, or skip the calling test saying where it was looked for."""
+    root = data_root()
+    if root is None:
+        pytest.skip(NO_DATA_REASON)
+    return root
+
+
 @pytest.fixture
 def real_data_root() -> Path:
     """The real-data root, or skip the test saying where it was looked for."""
-    root = data_root()
-    if root is None:
-        pytest.skip(f"real data not found: set EBV_CL_DATA or provide {_DEFAULT_DATA}")
-    return root
+    return require_data_root()
 
 
 @pytest.fixture

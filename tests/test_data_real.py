@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from ebv_cl.data import load_dataset
-from conftest import data_root
+from conftest import data_root, require_data_root
 from ebv_cl.errors import DataRootError
 
 pytestmark = pytest.mark.slow
@@ -23,8 +23,7 @@ ROOT = data_root() or Path("/nonexistent")
 
 
 def _need(*names: str) -> None:
-    if data_root() is None:
-        pytest.skip("real data not found: set EBV_CL_DATA or provide ../shared/data beside the checkout")
+    require_data_root()
     for n in names:
         if not (ROOT / n).exists():
             pytest.skip(f"{ROOT / n} is absent")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import data_root
+from conftest import require_data_root
 from ebv_cl import EBVBank
 from ebv_cl.heads import NCMHead, TauNormHead, create_head, list_heads
 
@@ -24,9 +24,9 @@ _FILE = "emnist-byclass-test.npz"
 
 @pytest.fixture(scope="module")
 def emnist():
-    root = data_root()
-    if root is None or not (root / _FILE).is_file():
-        pytest.skip(f"needs {_FILE} in the real-data root (EBV_CL_DATA, else ../shared/data; found {root})")
+    root = require_data_root()
+    if not (root / _FILE).is_file():
+        pytest.skip(f"needs {root / _FILE}")
     data = np.load(Path(root) / _FILE)
     rng = np.random.default_rng(0)
     order = rng.permutation(len(data["labels"]))[:40000]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import data_root
+from conftest import NO_DATA_REASON, data_root
 from ebv_cl.run import load_config, run_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -15,7 +15,7 @@ DATA = data_root()
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(DATA is None, reason="real data not found: set EBV_CL_DATA or provide ../shared/data"),
+    pytest.mark.skipif(DATA is None, reason=NO_DATA_REASON),
 ]
 
 SHORT = ["epochs=1", "seeds=[0]", "progress=false", "threads=1", "device=cpu", "bank.time_budget=2.0",

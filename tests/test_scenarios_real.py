@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ebv_cl.continual.scenarios import build_scenario
-from conftest import data_root
+from conftest import data_root, require_data_root
 from ebv_cl.errors import DataRootError
 
 pytestmark = pytest.mark.slow
@@ -18,8 +18,7 @@ ROOT = data_root() or Path("/nonexistent")
 
 
 def _build(spec, *, need: str, seed: int = 0):
-    if data_root() is None:
-        pytest.skip("real data not found: set EBV_CL_DATA or provide ../shared/data beside the checkout")
+    require_data_root()
     if not (ROOT / need).exists():
         pytest.skip(f"{ROOT / need} is absent")
     t = time.perf_counter()
@@ -57,8 +56,9 @@ def test_emnist_long_tailed_natural():
 
 
 def test_mnist_scenario_needs_training_files():
-    if data_root() is None or not (ROOT / "mnist-test").exists():
-        pytest.skip("real data or its mnist-test folder is absent (EBV_CL_DATA, else ../shared/data)")
+    require_data_root()
+    if not (ROOT / "mnist-test").exists():
+        pytest.skip(f"{ROOT / 'mnist-test'} is absent")
     if any((ROOT / d / "train-images-idx3-ubyte.gz").exists() for d in ("mnist", "mnist-test")):
         pytest.skip("MNIST training files are present")
     with pytest.raises(DataRootError, match="training split not found"):
